@@ -1,0 +1,33 @@
+# One place for the project's commands; `make test` is what the README and CI run.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup check format test unit integration broker broker-stop
+
+setup:  ## install everything: Debian packages, virtualenv, torch, the project, Kafka jars
+	scripts/setup
+
+check:  ## lint, format check and strict types
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format:  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup check  ## set up, check, then all tests (the integration tests start their own broker)
+	$(BIN)/pytest
+
+unit:  ## the unit tests alone: no broker, seconds
+	$(BIN)/pytest tests/unit
+
+integration:  ## the integration tests alone, against a real broker
+	$(BIN)/pytest tests/integration
+
+broker:  ## start the local Kafka broker on 127.0.0.1:9092 and create the topics
+	deploy/kafka/kafka-local start
+	deploy/kafka/kafka-local create-topics
+
+broker-stop:
+	deploy/kafka/kafka-local stop

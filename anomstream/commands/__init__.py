@@ -1,0 +1,19 @@
+"""Subcommands of `anomstream`; each module registers its parser and a `run` function."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Protocol
+
+from anomstream.commands import schemas_cmd, topics_cmd
+
+__all__ = ["COMMANDS", "Command"]
+
+
+class Command(Protocol):
+    """A subcommand module: adds its parser, with `run` set as the parser's default."""
+
+    def register(self, subparsers: argparse._SubParsersAction[Any]) -> None: ...
+
+
+COMMANDS: tuple[Command, ...] = (schemas_cmd, topics_cmd)

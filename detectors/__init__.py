@@ -1,0 +1,1 @@
+"""Detectors: batched scoring of windows (numpy, scikit-learn, torch; never Kafka)."""

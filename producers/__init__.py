@@ -1,0 +1,1 @@
+"""Producers: replay datasets onto Kafka as readings."""

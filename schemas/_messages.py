@@ -1,0 +1,243 @@
+"""The message models on the topics, and helpers that fill readings from floats or arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TypeAlias
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from schemas._types import (
+    MAX_TOP_CHANNELS,
+    AlertState,
+    ChannelContribution,
+    ChannelName,
+    DatasetSlug,
+    FiniteFloat,
+    Label,
+    Message,
+    NonEmptyStr,
+    SeqNumber,
+    Timestamp,
+)
+
+__all__ = [
+    "Alert",
+    "DeadLetter",
+    "Reading",
+    "ReadingBatch",
+    "Score",
+    "channel_values",
+    "to_row",
+    "to_rows",
+]
+
+TopChannels = list[ChannelContribution]
+
+
+class Reading(Message):
+    """One row of telemetry for one entity; `None` marks a missing channel value."""
+
+    dataset: DatasetSlug
+    entity: NonEmptyStr
+    seq: SeqNumber = Field(description="Per-entity sequence number; +1 for each reading.")
+    event_time: Timestamp
+    values: dict[ChannelName, float | None] = Field(min_length=1)
+    label: Label | None = Field(
+        default=None,
+        description="Ground truth (1 = anomalous) for evaluation only; never fed to a detector.",
+    )
+
+
+class ReadingBatch(Message):
+    """Consecutive rows of one entity, channel names sent once; seqs are first_seq + row."""
+
+    dataset: DatasetSlug
+    entity: NonEmptyStr
+    first_seq: SeqNumber
+    event_times: list[Timestamp] = Field(min_length=1)
+    channels: list[ChannelName] = Field(min_length=1)
+    rows: list[list[float | None]]
+    labels: list[Label | None] | None = None
+
+    # Field validators rather than one model validator, so that an error names the field.
+    # They rely on declaration order: `info.data` holds only fields validated before them.
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, channels: list[str]) -> list[str]:
+        if len(set(channels)) != len(channels):
+            raise PydanticCustomError("duplicate_channel", "channel names must be unique")
+        return channels
+
+    @field_validator("rows")
+    @classmethod
+    def _rows_match(cls, rows: list[list[float | None]], info: ValidationInfo) -> Any:
+        times, channels = info.data.get("event_times"), info.data.get("channels")
+        if times is not None and len(rows) != len(times):
+            raise PydanticCustomError(
+                "row_count",
+                "{rows} rows for {times} event times; expected one row per event time",
+                {"rows": len(rows), "times": len(times)},
+            )
+        if channels is not None:
+            width = len(channels)
+            for index, row in enumerate(rows):
+                if len(row) != width:
+                    raise PydanticCustomError(
+                        "row_length",
+                        "row {index} has {got} values; expected {width}, one per channel",
+                        {"index": index, "got": len(row), "width": width},
+                    )
+        return rows
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_match(cls, labels: list[int | None] | None, info: ValidationInfo) -> Any:
+        times = info.data.get("event_times")
+        if labels is not None and times is not None and len(labels) != len(times):
+            raise PydanticCustomError(
+                "label_count",
+                "{labels} labels for {times} event times; expected one per row",
+                {"labels": len(labels), "times": len(times)},
+            )
+        return labels
+
+    def readings(self) -> list[Reading]:
+        """Expand into one `Reading` per row, with seqs first_seq, first_seq + 1, ..."""
+        labels = self.labels if self.labels is not None else [None] * len(self.rows)
+        # The batch is already validated, and every Reading field is implied by a batch field
+        # (non-empty channels, slug, finite values), so validating again would only cost time.
+        return [
+            Reading.model_construct(
+                dataset=self.dataset,
+                entity=self.entity,
+                seq=self.first_seq + offset,
+                event_time=event_time,
+                values=dict(zip(self.channels, row, strict=True)),
+                label=label,
+            )
+            for offset, (event_time, row, label) in enumerate(
+                zip(self.event_times, self.rows, labels, strict=True)
+            )
+        ]
+
+
+class Score(Message):
+    """The detector's verdict on one reading; higher scores are more anomalous."""
+
+    dataset: DatasetSlug
+    entity: NonEmptyStr
+    seq: SeqNumber
+    event_time: Timestamp
+    score: FiniteFloat
+    threshold: FiniteFloat
+    # Kept as sent rather than recomputed from score and threshold: the decision rule
+    # (> or >=, calibration) belongs to the threshold object, not to the schema.
+    is_anomaly: bool
+    detector: NonEmptyStr
+    model_version: NonEmptyStr
+    top_channels: TopChannels = Field(default_factory=list, max_length=MAX_TOP_CHANNELS)
+    ingested_at: Timestamp | None = Field(
+        default=None, description="When the stream app read the reading."
+    )
+    scored_at: Timestamp
+
+
+class Alert(Message):
+    """One step of an incident's lifecycle on one entity: opened, updated or resolved."""
+
+    alert_id: NonEmptyStr
+    dataset: DatasetSlug
+    entity: NonEmptyStr
+    state: AlertState
+    start_seq: SeqNumber
+    end_seq: SeqNumber | None = Field(default=None, validate_default=True)
+    start_time: Timestamp
+    end_time: Timestamp | None = Field(default=None, validate_default=True)
+    peak_score: FiniteFloat
+    threshold: FiniteFloat
+    top_channels: TopChannels = Field(default_factory=list, max_length=MAX_TOP_CHANNELS)
+    detector: NonEmptyStr
+    model_version: NonEmptyStr
+    emitted_at: Timestamp
+
+    # `validate_default=True` above makes these run when the end is omitted too, so a
+    # resolved alert without an end is reported against the missing field.
+    @field_validator("end_seq", "end_time")
+    @classmethod
+    def _end_after_start(cls, end: Any, info: ValidationInfo) -> Any:
+        start_name = "start_seq" if info.field_name == "end_seq" else "start_time"
+        if end is None:
+            if info.data.get("state") is AlertState.RESOLVED:
+                raise PydanticCustomError("missing", "required when state is resolved")
+            return end
+        start = info.data.get(start_name)
+        if start is not None and end < start:
+            raise PydanticCustomError(
+                "end_before_start", "must not be before {start_name}", {"start_name": start_name}
+            )
+        return end
+
+
+class DeadLetter(Message):
+    """A message that could not be processed: its raw bytes, origin and the reason."""
+
+    raw: bytes = Field(description="The message value exactly as read; base64 in JSON.")
+    key: bytes | None = Field(default=None, description="The message key; base64 in JSON.")
+    source_topic: NonEmptyStr
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    reason: NonEmptyStr
+    failed_at: Timestamp
+
+
+class _HasToList(Protocol):
+    """Anything with numpy's `tolist()`; lets numpy stay an optional dependency here."""
+
+    def tolist(self) -> Any: ...
+
+
+ArrayLike: TypeAlias = _HasToList | Iterable[float | None]
+MatrixLike: TypeAlias = _HasToList | Iterable[Iterable[float | None]]
+
+
+def _plain(values: Any) -> Any:
+    # `tolist()` turns a whole numpy array into Python floats in one C call, which is
+    # far cheaper than converting numpy scalars one at a time in the loops below.
+    tolist = getattr(values, "tolist", None)
+    return tolist() if tolist is not None else values
+
+
+def to_row(values: ArrayLike) -> list[float | None]:
+    """One row of values with NaN (numpy's missing marker) replaced by None.
+
+    >>> to_row([1.0, float("nan"), None, 3])
+    [1.0, None, None, 3]
+    """
+    # `v != v` is the NaN test that needs no import and no call per value; None and
+    # anything else pass through untouched, so validation still sees wrong types.
+    return [None if v != v else v for v in _plain(values)]
+
+
+def to_rows(matrix: MatrixLike) -> list[list[float | None]]:
+    """Rows of a 2-D array or nested sequence, NaN replaced by None.
+
+    >>> to_rows([[1.0, float("nan")], [2.0, 3.0]])
+    [[1.0, None], [2.0, 3.0]]
+    """
+    return [to_row(row) for row in _plain(matrix)]
+
+
+def channel_values(channels: Sequence[str], values: ArrayLike) -> dict[str, float | None]:
+    """The `Reading.values` mapping: channel name to value, NaN replaced by None.
+
+    Infinite values are kept, so that validating the Reading rejects them loudly.
+
+    >>> channel_values(["temp", "flow"], [20.5, float("nan")])
+    {'temp': 20.5, 'flow': None}
+    """
+    row = to_row(values)
+    if len(row) != len(channels):
+        raise ValueError(f"{len(row)} values for {len(channels)} channels")
+    return dict(zip(channels, row, strict=True))

@@ -1,0 +1,1 @@
+"""The stream app: faust workers that window, batch, score and alert."""
