@@ -8,6 +8,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,16 +56,23 @@ def _docker_answers() -> bool:
     return probe.returncode == 0
 
 
+@dataclass(frozen=True)
+class Broker:
+    bootstrap: str
+    # The environment kafka-local was started with; None for a broker started elsewhere.
+    kafka_local_env: dict[str, str] | None
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """KAFKA_BOOTSTRAP if set; else Kafka in Docker if a daemon answers; else kafka-local."""
     if given := os.environ.get("KAFKA_BOOTSTRAP"):
-        yield given
+        yield Broker(given, None)
     elif _docker_answers():
         from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
+            yield Broker(kafka.get_bootstrap_server(), None)
     else:
         env = kafka_local_env(tmp_path_factory.mktemp("kafka"), free_port(), free_port())
         started = subprocess.run(
@@ -73,9 +81,22 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if started.returncode != 0:
             pytest.fail(f"kafka-local could not start a broker:\n{started.stderr}")
         try:
-            yield started.stdout.strip().splitlines()[-1]
+            yield Broker(started.stdout.strip().splitlines()[-1], env)
         finally:
             subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(broker: Broker) -> str:
+    return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def session_kafka_local_env(broker: Broker) -> dict[str, str]:
+    """The session broker's kafka-local environment, for tests of the script's tools."""
+    if broker.kafka_local_env is None:
+        pytest.skip("the session broker was not started by kafka-local (KAFKA_BOOTSTRAP/Docker)")
+    return broker.kafka_local_env
 
 
 @pytest.fixture(scope="session")

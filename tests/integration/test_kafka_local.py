@@ -132,6 +132,45 @@ def wait_for_topic(bootstrap: str, name: str) -> TopicMetadata:
     raise AssertionError(f"{name} did not appear in the cluster's metadata")
 
 
+def test_console_tools_and_topic_creation_on_the_running_broker(
+    session_kafka_local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**session_kafka_local_env, "ANOMSTREAM_TOPIC_DATASETS": f"c{uuid.uuid4().hex[:8]}"}
+    dataset = env["ANOMSTREAM_TOPIC_DATASETS"]
+
+    first = run_script("create-topics", env=env)
+    again = run_script("create-topics", env=env)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert f"created\treadings.{dataset}" in first.stdout
+    assert f"exists\treadings.{dataset}" in again.stdout and "created" not in again.stdout
+
+    topic = f"readings.{dataset}"
+    produced = subprocess.run(
+        [str(KAFKA_LOCAL), "console-producer", "--topic", topic, "--property", "parse.key=true"],
+        input='valve1\t{"seq": 1}\n',
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert produced.returncode == 0, produced.stderr
+    consumed = run_script(
+        "console-consumer",
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        "1",
+        "--property",
+        "print.key=true",
+        "--timeout-ms",
+        "60000",
+        env=env,
+    )
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.splitlines()[0] == 'valve1\t{"seq": 1}'
+
+
 @pytest.fixture
 def three_node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     # Ports for three nodes are PORT..PORT+2; pick bases far apart to keep them free.
