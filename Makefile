@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check format test unit integration broker broker-stop
+.PHONY: setup check format test unit integration broker broker-stop replay-synthetic
 
 setup:  ## install everything: Debian packages, virtualenv, torch, the project, Kafka jars
 	scripts/setup
@@ -28,6 +28,9 @@ integration:  ## the integration tests alone, against a real broker
 broker:  ## start the local Kafka broker on 127.0.0.1:9092 and create the topics
 	deploy/kafka/kafka-local start
 	deploy/kafka/kafka-local create-topics
+
+replay-synthetic:  ## replay 20,000 synthetic readings onto readings.synthetic
+	$(BIN)/anomstream replay synthetic --rate 2000 --limit 20000
 
 broker-stop:
 	deploy/kafka/kafka-local stop

@@ -26,6 +26,7 @@ from schemas._types import (
     ChannelContribution,
     Message,
 )
+from schemas._wire import encode_reading, encode_reading_batch
 from schemas.topics import (
     ALERTS_TOPIC,
     DATASETS,
@@ -59,6 +60,8 @@ __all__ = [
     "decode",
     "encode",
     "encode_key",
+    "encode_reading",
+    "encode_reading_batch",
     "json_schemas",
     "readings_topic",
     "scores_topic",

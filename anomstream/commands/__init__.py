@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from anomstream.commands import schemas_cmd, topics_cmd
+from anomstream.commands import (
+    datasets_cmd,
+    fetch_cmd,
+    replay_cmd,
+    schemas_cmd,
+    topics_cmd,
+)
 
 __all__ = ["COMMANDS", "Command"]
 
@@ -16,4 +22,4 @@ class Command(Protocol):
     def register(self, subparsers: argparse._SubParsersAction[Any]) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (schemas_cmd, topics_cmd)
+COMMANDS: tuple[Command, ...] = (datasets_cmd, fetch_cmd, replay_cmd, schemas_cmd, topics_cmd)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from pydantic import ValidationError
 
 from anomstream.errors import CliError, settings_error
+from producers.kafka_config import KafkaSettings
 from schemas import TopicSettings, TopicSpec, topic_specs
-
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -27,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     create = actions.add_parser("create", help="create missing topics; existing ones are kept")
     create.add_argument(
         "--bootstrap",
-        default=os.environ.get("ANOMSTREAM_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
-        help="Kafka bootstrap servers (env ANOMSTREAM_KAFKA_BOOTSTRAP, "
-        f"default {DEFAULT_BOOTSTRAP})",
+        help="Kafka bootstrap servers (env ANOMSTREAM_KAFKA_BOOTSTRAP, default 127.0.0.1:9092)",
     )
     create.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for the cluster"
@@ -63,7 +59,11 @@ def run_create(args: argparse.Namespace) -> int:
     from stream_app.topic_admin import KafkaUnavailableError, ensure_topics
 
     try:
-        outcomes = ensure_topics(args.bootstrap, _specs(), timeout_s=args.timeout)
+        bootstrap = args.bootstrap or KafkaSettings().bootstrap
+    except ValidationError as exc:
+        raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
+    try:
+        outcomes = ensure_topics(bootstrap, _specs(), timeout_s=args.timeout)
     except KafkaUnavailableError as exc:
         raise CliError(str(exc)) from None
     for outcome in outcomes:

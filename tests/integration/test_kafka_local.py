@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, TopicMetadata
-from conftest import KAFKA_LOCAL, free_port, kafka_local_env
+from kafka_helpers import KAFKA_LOCAL, free_port, kafka_local_env
 
 from schemas import TopicSettings, topic_specs
 from stream_app.topic_admin import ensure_topics

@@ -1,11 +1,10 @@
-"""A real Kafka broker for the integration tests, and uuid-named topics per test."""
+"""Shared fixtures: real benchmark data (or a clean skip), a real Kafka broker, uuid topics."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,47 +12,38 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka_helpers import KAFKA_IMAGE, KAFKA_LOCAL, docker_answers, free_port, kafka_local_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KAFKA_LOCAL = REPO_ROOT / "deploy" / "kafka" / "kafka-local"
-# Kafka 3.9 in a container, for machines with Docker; cp-kafka 7.9 is Apache Kafka 3.9.
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.1"
+SHARED_EXTRACT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "extract"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Callable[[str], Path]:
+    """Returns the data root holding `folder` (a dataset's folder), or skips the test.
+
+    The root is ANOMSTREAM_DATA_DIR (CI sets it from ../shared/datasets/extract). A user's
+    clone has no benchmark data, so those tests skip with the reason instead of failing.
+    """
+
+    def find(folder: str) -> Path:
+        root = os.environ.get("ANOMSTREAM_DATA_DIR")
+        if root is None:
+            pytest.skip(
+                f"real data for {folder} not available: set ANOMSTREAM_DATA_DIR "
+                f"(`{SHARED_EXTRACT}` prints the folder where that exists)"
+            )
+        if not (Path(root) / folder).is_dir():
+            pytest.skip(f"real data for {folder} not found under ANOMSTREAM_DATA_DIR={root}")
+        return Path(root)
+
+    return find
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
+    here = Path(__file__).parent / "integration"
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def kafka_local_env(data_dir: Path, port: int, controller_port: int) -> dict[str, str]:
-    """Environment for `kafka-local` so that a test's cluster is its own."""
-    return {
-        **os.environ,
-        "KAFKA_LOCAL_DIR": str(data_dir),
-        "KAFKA_LOCAL_PORT": str(port),
-        "KAFKA_LOCAL_CONTROLLER_PORT": str(controller_port),
-    }
-
-
-def _docker_answers() -> bool:
-    # The docker CLI rather than docker-py: docker-py leaks a socket when no daemon answers.
-    if shutil.which("docker") is None:
-        return False
-    try:
-        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return probe.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +58,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """KAFKA_BOOTSTRAP if set; else Kafka in Docker if a daemon answers; else kafka-local."""
     if given := os.environ.get("KAFKA_BOOTSTRAP"):
         yield Broker(given, None)
-    elif _docker_answers():
+    elif docker_answers():
         from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
@@ -104,6 +94,17 @@ def kafka_admin(kafka_bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": kafka_bootstrap})
 
 
+def _wait_until_led(admin: AdminClient, name: str, partitions: int) -> None:
+    # Creation returns before every partition has a leader; producers would see errors.
+    for _ in range(100):
+        topic = admin.list_topics(name, timeout=10).topics.get(name)
+        if topic is not None and topic.error is None and len(topic.partitions) == partitions:
+            if all(p.leader >= 0 for p in topic.partitions.values()):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"topic {name} has no leaders after 10 s")
+
+
 @pytest.fixture
 def new_topic(kafka_admin: AdminClient) -> Iterator[Callable[..., str]]:
     """Creates uuid-named topics for one test and deletes them after it."""
@@ -114,6 +115,7 @@ def new_topic(kafka_admin: AdminClient) -> Iterator[Callable[..., str]]:
         futures = kafka_admin.create_topics([NewTopic(name, partitions, 1)])
         futures[name].result(timeout=30)
         created.append(name)
+        _wait_until_led(kafka_admin, name, partitions)
         return name
 
     yield create

@@ -1,0 +1,31 @@
+"""Benchmark datasets behind one interface: entities, channels, train/test splits, labels."""
+
+from producers.datasets.base import (
+    BadRowPolicy,
+    CorruptRowError,
+    DatasetError,
+    DatasetLoader,
+    DatasetMissingError,
+    EntityData,
+    RootCause,
+    Split,
+    synthesize_timestamps,
+)
+from producers.datasets.registry import LOADERS, UnknownDatasetError, loader_class
+from producers.datasets.settings import DataSettings
+
+__all__ = [
+    "LOADERS",
+    "BadRowPolicy",
+    "CorruptRowError",
+    "DataSettings",
+    "DatasetError",
+    "DatasetLoader",
+    "DatasetMissingError",
+    "EntityData",
+    "RootCause",
+    "Split",
+    "UnknownDatasetError",
+    "loader_class",
+    "synthesize_timestamps",
+]
