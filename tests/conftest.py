@@ -91,7 +91,8 @@ def session_kafka_local_env(broker: Broker) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def kafka_admin(kafka_bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+    # It outlives the broker at session end; its reconnect attempts would print errors.
+    return AdminClient({"bootstrap.servers": kafka_bootstrap, "log_level": 2})
 
 
 def _wait_until_led(admin: AdminClient, name: str, partitions: int) -> None:

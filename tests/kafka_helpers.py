@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 KAFKA_LOCAL = REPO_ROOT / "deploy" / "kafka" / "kafka-local"
 # Kafka 3.9 in a container, for machines with Docker; cp-kafka 7.9 is Apache Kafka 3.9.
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.1"

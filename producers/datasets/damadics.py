@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.datetime64]
 
-# Columns 2-33 of a day file, in order, as the benchmark's data description names them
-# (column 1 is seconds after midnight). Actuator 1 is the juice inlet valve of the first
-# evaporator, 2 the juice outlet of the fifth, 3 the steam boiler's water inlet.
+# Columns 2-33 of a day file (column 1 is seconds after midnight), named as in the data
+# description that ships with the benchmark. That document was not at hand: three public
+# codebases that read these files quote the same 32 names in this order. Actuator 1 is the
+# juice inlet valve of the first evaporator, 2 the juice outlet of the fifth, 3 the steam
+# boiler's water inlet.
 TAGS: tuple[str, ...] = (
     *("P51_05", "P51_06", "T51_01", "F51_01", "LC51_03CV", "LC51_03X", "LC51_03PV", "TC51_05"),
     *("T51_08", "D51_01", "D51_02", "F51_02", "PC51_01", "T51_06", "P51_03", "T51_07"),

@@ -7,8 +7,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from producers.datasets._text_rows import keep_rows, natural_key, read_rows
 from producers.datasets.base import DatasetError, DatasetLoader, EntityData, Split
-from producers.datasets.smd import keep_rows, natural_key, read_rows
 
 __all__ = ["SkabLoader"]
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from producers.datasets._text_rows import natural_key
 from producers.datasets.base import (
     DatasetError,
     DatasetLoader,
@@ -20,7 +21,6 @@ from producers.datasets.base import (
     Split,
     synthesize_timestamps,
 )
-from producers.datasets.smd import natural_key
 
 __all__ = ["MslLoader", "SmapLoader"]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,16 +10,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from producers.datasets._itrust_csv import HEADER_SEARCH, find_header, read_csv_rows
 from producers.datasets.base import (
     BadRowPolicy,
-    BadRows,
     DatasetError,
     DatasetLoader,
     EntityData,
     Split,
 )
 
-__all__ = ["CsvRows", "SwatLoader", "find_header", "read_csv_rows"]
+__all__ = ["SwatLoader"]
 
 log = logging.getLogger(__name__)
 
@@ -39,142 +37,6 @@ LOCAL_OFFSET = np.timedelta64(8, "h")
 WARMUP = np.timedelta64(6, "h")
 # Compared after lower-casing and removing all spaces, which turns the typo "A ttack" into attack.
 LABEL_CODES = {"normal": 0, "attack": 1}
-HEADER_SEARCH = 10  # how many leading lines may be notes before the header
-
-# One cell as pandas reads it as a number: empty, or a number or NA spelling with spaces
-# around it (spaces alone are rejected). Atomic, so a failing line cannot backtrack.
-_NUMBER = (
-    r"(?>[ \t]*(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|(?i:[-+]?(?:inf(?:inity)?|nan))"
-    r"|<NA>|#N/A N/A|#N/A|N/A|#NA|NA|NULL|null|None|n/a|-?1\.#IND|-?1\.#QNAN)[ \t]*)?"
-)
-NUMBERS = re.compile(f"{_NUMBER}(?:,{_NUMBER})*")
-# Ten times faster than NUMBERS, and enough for most lines: only digits, dots, signs, e.
-PLAIN = re.compile(r"[0-9.eE+\-,]*")
-
-
-@dataclass(frozen=True)
-class CsvRows:
-    """Data rows of a CSV export: cells by column position, and each row's 1-based line."""
-
-    frame: pd.DataFrame  # columns 0..width-1: numeric ones float64, the others strings
-    lines: IntArray
-
-
-def find_header(path: Path, first_cell: str) -> tuple[int, tuple[str, ...]]:
-    """The 1-based line of the header (its first cell is `first_cell`) and its stripped cells.
-
-    iTrust's exports put notes above the header (three lines in WADI's 14-day file, one in
-    SWaT's normal run) and pad names with spaces; both are found rather than assumed.
-    """
-    with path.open("rb") as handle:
-        for number in range(1, HEADER_SEARCH + 1):
-            raw = handle.readline()
-            cells = [c.strip() for c in raw.decode("utf-8-sig", "replace").split(",")]
-            if cells[0].lower() == first_cell.lower():
-                return number, tuple(cells)
-    raise DatasetError(f"{path}: no header line starting with {first_cell!r} in its first lines")
-
-
-def read_csv_rows(
-    path: Path, header_line: int, width: int, numeric: range, bad_rows: BadRows
-) -> CsvRows:
-    """The rows below `header_line`, shared by SWaT and WADI (iTrust's CSV exports).
-
-    Columns in `numeric` are read as float64 (an empty cell is NaN), the rest as strings.
-    Lines of only separators are padding and left out; corrupt lines go to `bad_rows`, in
-    file order. pandas reads the file; only if it fails does a pass go line by line: first
-    a quick one that catches what is not made of digits, then, if pandas still fails, a
-    thorough one (minutes for WADI) for malformed numbers such as "1.2.3".
-    """
-    dtype = {i: "float64" if i in numeric else "str" for i in range(width)}
-    rows, separators = _count(path, header_line)
-    # pandas pads short lines and rejects long ones, so equal totals mean every line is whole.
-    passes = [False, True] if separators != rows * (width - 1) else [None, False, True]
-    dropped: set[int] = set()  # lines left out: corrupt or padding
-    last = header_line + rows
-    for thorough in passes:
-        if thorough is not None:
-            dropped, last = _scan(path, header_line, width, numeric, bad_rows, dropped, thorough)
-        try:
-            frame = _pandas(path, set(range(header_line)) | {n - 1 for n in dropped}, width, dtype)
-        except ValueError as error:  # ParserError (a long line) is a ValueError too
-            failure = f"{path}: {error}"
-            continue
-        lines = [n for n in range(header_line + 1, last + 1) if n not in dropped]
-        if len(frame) == len(lines):
-            return _without_padding(CsvRows(frame, np.array(lines, dtype=np.int64)))
-        failure = f"{path}: read {len(frame)} rows where {len(lines)} lines were expected"
-    raise DatasetError(failure)
-
-
-def _pandas(path: Path, skip: set[int], width: int, dtype: dict[int, str]) -> pd.DataFrame:
-    return pd.read_csv(
-        path,
-        header=None,
-        names=list(range(width)),
-        skiprows=sorted(skip),
-        dtype=dtype,
-        skip_blank_lines=False,  # keeps each row on a known line
-        encoding="utf-8",
-        encoding_errors="replace",
-        engine="c",
-    )
-
-
-def _count(path: Path, header_line: int) -> tuple[int, int]:
-    """Lines and separators below the header, without holding the file in memory."""
-    rows = separators = 0
-    tail = b"\n"
-    with path.open("rb") as handle:
-        for _ in range(header_line):
-            handle.readline()
-        while block := handle.read(1 << 24):
-            rows += block.count(b"\n")
-            separators += block.count(b",")
-            tail = block[-1:]
-    return rows + (tail != b"\n"), separators
-
-
-def _scan(
-    path: Path,
-    header_line: int,
-    width: int,
-    numeric: range,
-    bad_rows: BadRows,
-    reported: set[int],
-    thorough: bool,
-) -> tuple[set[int], int]:
-    """Reports corrupt lines not yet `reported`; returns the lines to leave out and the last."""
-    dropped: set[int] = set()
-    number = header_line
-    # Universal newlines: \r, \n and \r\n each end a line, as they do for pandas.
-    with path.open(encoding="utf-8", errors="replace", newline=None) as handle:
-        for number, line in enumerate(handle, start=1):
-            if number <= header_line:
-                continue
-            if not line.strip(", \t\n"):
-                dropped.add(number)  # padding
-                continue
-            cells = line.rstrip("\n").split(",")
-            if len(cells) != width:
-                reason = f"{len(cells)} fields, expected {width}"
-            else:
-                part = ",".join(cells[numeric.start : numeric.stop])
-                if (not thorough and PLAIN.fullmatch(part)) or NUMBERS.fullmatch(part):
-                    continue
-                column = next(i for i in numeric if not NUMBERS.fullmatch(cells[i]))
-                reason = f"field {column + 1} is not a number: {cells[column]!r}"
-            dropped.add(number)
-            if number not in reported:
-                bad_rows.report(path, number, reason)
-    return dropped, number
-
-
-def _without_padding(rows: CsvRows) -> CsvRows:
-    empty = rows.frame.isna().all(axis=1).to_numpy()
-    if not empty.any():
-        return rows
-    return CsvRows(rows.frame[~empty].reset_index(drop=True), rows.lines[~empty])
 
 
 class SwatLoader(DatasetLoader):
@@ -206,13 +68,8 @@ class SwatLoader(DatasetLoader):
         return self._find(TRAIN) is not None and self._find(TEST) is not None
 
     def _find(self, stem: str) -> Path | None:
-        if not self.location.is_dir():
-            return None
-        for suffix in (".csv", ".xlsx"):
-            found = sorted(self.location.rglob(stem + suffix))
-            if found:
-                return found[0]
-        return None
+        found = [p for s in (".csv", ".xlsx") for p in sorted(self.location.rglob(stem + s))]
+        return found[0] if found else None
 
     def _entities(self) -> list[str]:
         return ["swat"]
@@ -264,8 +121,10 @@ class SwatLoader(DatasetLoader):
         header_line, cells = find_header(path, "Timestamp")
         label = max(i for i, name in enumerate(cells) if name)  # trailing unnamed cells: ignored
         rows = read_csv_rows(path, header_line, len(cells), range(1, label), self.bad_rows)
-        values = rows.frame.loc[:, 1 : label - 1].to_numpy(np.float64)
-        return cells[1:label], values, rows.frame[0], rows.frame[label], rows.lines
+        frame = rows.frame[~rows.frame.isna().all(axis=1)]  # padding: only separators
+        values = frame.loc[:, 1 : label - 1].to_numpy(np.float64)
+        lines = rows.lines[frame.index.to_numpy()]
+        return cells[1:label], values, frame[0], frame[label], lines
 
     def _read_xlsx(self, path: Path) -> Table:
         sheet = pd.read_excel(path, header=None, dtype=object, engine="openpyxl")
@@ -285,7 +144,11 @@ class SwatLoader(DatasetLoader):
         keep = ~(wrong.any(axis=1) | extra)
         for i in np.flatnonzero(~keep):
             j = np.flatnonzero(wrong[i])
-            why = f"{cells[j[0] + 1]} is not a number: {raw.iat[i, j[0]]!r}" if len(j) else ""
+            why = (
+                f"{cells[j[0] + 1]} is not a number: {raw.iat[int(i), int(j[0])]!r}"
+                if len(j)
+                else ""
+            )
             self.bad_rows.report(path, int(lines[i]), why or f"cells after {cells[label]!r}")
         stamps, labels = body.iloc[keep, 0], body.iloc[keep, label]
         return cells[1:label], values[keep], stamps, labels, lines[keep]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from producers.datasets._itrust_csv import find_header, read_csv_rows
 from producers.datasets.base import DatasetError, DatasetLoader, EntityData, Split
-from producers.datasets.swat import find_header, read_csv_rows
 from producers.datasets.wadi_attacks import ATTACKS
 
 __all__ = ["WadiLoader", "attack_labels"]
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 TimeArray = npt.NDArray[np.datetime64]
 LabelArray = npt.NDArray[np.int8]
+Rows = TypeVar("Rows", FloatArray, TimeArray)
 
 TRAIN, TEST = "WADI_14days.csv", "WADI_attackdata.csv"
 # Date "9/25/2017" is month first; Time is "6:00:00.000 PM". The other forms are accepted in
@@ -69,8 +70,6 @@ class WadiLoader(DatasetLoader):
         return self._find(TRAIN) is not None and self._find(TEST) is not None
 
     def _find(self, name: str) -> Path | None:
-        if not self.location.is_dir():
-            return None
         return next(iter(sorted(self.location.rglob(name))), None)
 
     def _entities(self) -> list[str]:
@@ -120,9 +119,13 @@ class WadiLoader(DatasetLoader):
             reason = f"unreadable date and time {date.iloc[i]!r} {clock.iloc[i]!r}"
             self.bad_rows.report(path, int(rows.lines[i]), reason)
             keep[i] = False
-        if not keep.all():
-            values, times = values[keep], times[keep]
-        return tuple(str(t) for t in numbers.columns), values, times
+        return tuple(str(t) for t in numbers.columns), _rows(values, keep), _rows(times, keep)
+
+
+def _rows(array: Rows, keep: npt.NDArray[np.bool_]) -> Rows:
+    """The kept rows; a view, not a gigabyte copy, when only trailing rows go (padding)."""
+    count = int(keep.sum())
+    return array[:count] if keep[:count].all() else array[keep]
 
 
 def _times(date: pd.Series, clock: pd.Series) -> TimeArray:

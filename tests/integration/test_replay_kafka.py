@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -118,3 +120,27 @@ def test_replay_cli_against_a_closed_port_exits_1_with_one_line(tmp_path: object
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert errors == [errors[0]] and "cannot reach Kafka" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_with_everything_sent_delivered(
+    kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anomstream", "replay", "synthetic", "--loop", "--rate", "200",
+         "--topic", topic, "--bootstrap", kafka_bootstrap, "--no-progress"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(6)  # loading, connecting, then some readings at 200/s
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    summary = [line for line in stderr.splitlines() if "anomstream replay: interrupted:" in line]
+    assert len(summary) == 1, stderr
+    match = re.search(r"(\d+) readings in (\d+) messages, (\d+) delivered, 0 failed", summary[0])
+    assert match is not None, summary[0]
+    readings, sent, delivered = map(int, match.groups())
+    assert readings > 0 and sent == delivered == readings
+    assert len(read_all(kafka_bootstrap, topic, delivered)) == delivered

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
+
+# Text files end lines with \r\n, as files saved on Windows do; the loaders read \n alike.
 
 # --- SWaT 2015 ---------------------------------------------------------------------------
 SWAT_TAGS = (
@@ -36,10 +38,6 @@ def swat_stamp(time: datetime) -> str:
 def swat_value(row: int, channel: int) -> float:
     """Row and channel can be read back from the value."""
     return channel + row / 1000
-
-
-def seconds_from(start: datetime, count: int) -> list[datetime]:
-    return [start + timedelta(seconds=i) for i in range(count)]
 
 
 def _swat_rows(times: Sequence[datetime], labels: Sequence[str]) -> list[list[object]]:

@@ -17,7 +17,7 @@ from _format_fixtures import (
     write_damadics,
 )
 
-from producers.datasets import CorruptRowError, DatasetMissingError, loader_class
+from producers.datasets import CorruptRowError, DatasetMissingError, damadics, loader_class
 from producers.datasets.damadics import TAGS, DamadicsLoader
 from producers.datasets.damadics_faults import FAULT_TYPES, FAULTS
 
@@ -139,3 +139,20 @@ def test_fault_table_is_the_published_shape() -> None:
 def test_missing_folder_says_where_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(DatasetMissingError, match="iair.mchtr.pw.edu.pl"):
         DamadicsLoader(tmp_path).load("actuator1")
+
+
+def test_real_damadics(
+    real_data_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slow(data: bytes) -> object:
+        raise AssertionError("clean day files must take the pandas fast path")
+
+    monkeypatch.setattr(damadics, "_read_slowly", slow)
+    loader = DamadicsLoader(real_data_dir("damadics"))
+    for entity in loader.entities():
+        data = loader.load(entity)
+        assert len(data.train) == 9 * 86_400
+        assert len(data.test) == 3 * 86_400
+        assert data.test.labels is not None and 0 < data.test.labels.mean() < 0.5
+        times = np.concatenate([data.train.timestamps, data.test.timestamps])
+        assert (np.diff(times) > np.timedelta64(0)).all()

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from producers.datasets import CorruptRowError, DatasetError, DatasetMissingError, loader_class, smd
-from producers.datasets.smd import Rows, SmdLoader
+from producers.datasets import (
+    CorruptRowError,
+    DatasetError,
+    DatasetMissingError,
+    _text_rows,
+    loader_class,
+)
+from producers.datasets._text_rows import Rows
+from producers.datasets.smd import SmdLoader
 
 MACHINES = ("machine-1-10", "machine-1-2", "machine-2-1")
 ROWS = 6
@@ -122,7 +129,7 @@ def test_real_smd(real_data_dir: Callable[[str], Path], monkeypatch: pytest.Monk
         raise AssertionError("clean files must take the pandas fast path")
 
     # The line-by-line pass is ~7x slower; a clean machine must load without it.
-    monkeypatch.setattr(smd, "_read_slowly", slow)
+    monkeypatch.setattr(_text_rows, "_read_slowly", slow)
     loader = SmdLoader(real_data_dir("ServerMachineDataset"))
     machines = loader.entities()
     assert len(machines) == 14 and machines[:2] == ["machine-1-2", "machine-1-3"]

@@ -194,3 +194,13 @@ def test_xlsx_corrupt_cell_names_the_spreadsheet_row(tmp_path: Path) -> None:
 def test_missing_folder_says_where_to_ask(tmp_path: Path) -> None:
     with pytest.raises(DatasetMissingError, match="itrust.sutd.edu.sg"):
         SwatLoader(tmp_path).load("swat")
+
+
+def test_real_swat(real_data_dir: Callable[[str], Path]) -> None:
+    data = SwatLoader(real_data_dir("swat")).load("swat")
+    assert len(data.channels) == 51
+    assert data.channels[:3] == ("FIT101", "LIT101", "MV101")
+    assert data.test.labels is not None
+    assert 0.05 < data.test.labels.mean() < 0.2  # about 12% of the attack run
+    for split in (data.train, data.test):
+        assert (np.diff(split.timestamps) > np.timedelta64(0)).all()

@@ -149,3 +149,13 @@ def test_attack_table_is_the_published_shape() -> None:
 def test_missing_folder_says_where_to_ask(tmp_path: Path) -> None:
     with pytest.raises(DatasetMissingError, match="itrust.sutd.edu.sg"):
         WadiLoader(tmp_path).load("wadi")
+
+
+def test_real_wadi(real_data_dir: Callable[[str], Path]) -> None:
+    data = WadiLoader(real_data_dir("wadi")).load("wadi")
+    assert len(data.channels) == 123
+    assert not set(WADI_EMPTY) & set(data.channels)
+    assert data.test.labels is not None
+    assert 0.03 < data.test.labels.mean() < 0.1  # the windows cover about 6% of the 2 days
+    for split in (data.train, data.test):
+        assert (np.diff(split.timestamps) > np.timedelta64(0)).all()
