@@ -7,10 +7,12 @@ from typing import Any, Protocol
 
 from anomstream.commands import (
     datasets_cmd,
+    evaluate_cmd,
     fetch_cmd,
     replay_cmd,
     schemas_cmd,
     topics_cmd,
+    train_cmd,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -22,4 +24,12 @@ class Command(Protocol):
     def register(self, subparsers: argparse._SubParsersAction[Any]) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (datasets_cmd, fetch_cmd, replay_cmd, schemas_cmd, topics_cmd)
+COMMANDS: tuple[Command, ...] = (
+    datasets_cmd,
+    fetch_cmd,
+    replay_cmd,
+    train_cmd,
+    evaluate_cmd,
+    schemas_cmd,
+    topics_cmd,
+)

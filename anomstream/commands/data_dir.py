@@ -1,22 +1,51 @@
-"""The `--data-dir` option that every dataset command shares, and its resolution."""
+"""Dataset options shared by replay, train and evaluate: data root, bad rows, csv, synthetic."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from anomstream.errors import settings_error
-from producers.datasets import DataSettings
+from producers.datasets import DatasetLoader, DataSettings, loader_class
 
-__all__ = ["add_data_dir_argument", "data_dir"]
+__all__ = ["add_data_dir_argument", "add_dataset_arguments", "data_dir", "open_loader"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="data root (env ANOMSTREAM_DATA_DIR, default data/raw)"
     )
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `data` group: where datasets live, bad rows, and the csv/synthetic options."""
+    data = parser.add_argument_group("data")
+    add_data_dir_argument(data)
+    data.add_argument(
+        "--on-bad-row",
+        choices=["fail", "skip"],
+        default="fail",
+        help="a corrupt row stops the command (fail) or is reported and skipped",
+    )
+    data.add_argument("--path", type=Path, help="csv: a CSV file or a folder of them")
+    data.add_argument("--timestamp-column", default="timestamp", help="csv: timestamp column")
+    data.add_argument("--label-column", help="csv: optional 0/1 label column")
+    data.add_argument("--config", type=Path, help="synthetic: sensor config (TOML)")
+    data.add_argument("--entities", type=_positive_int, help="synthetic: number of entities")
+    data.add_argument("--data-seed", type=int, help="synthetic: random seed of the data")
 
 
 def data_dir(args: argparse.Namespace) -> Path:
@@ -28,3 +57,20 @@ def data_dir(args: argparse.Namespace) -> Path:
         return DataSettings().data_dir
     except ValidationError as exc:
         raise settings_error(exc, "ANOMSTREAM_") from None
+
+
+def open_loader(args: argparse.Namespace) -> DatasetLoader:
+    """The loader of `args.dataset`, with the options that dataset takes."""
+    extra: dict[str, Any] = {}
+    if args.dataset == "csv":
+        extra = {
+            "path": args.path,
+            "timestamp_column": args.timestamp_column,
+            "label_column": args.label_column,
+        }
+    elif args.dataset == "synthetic":
+        extra = {"config": args.config, "entities": args.entities, "seed": args.data_seed}
+    loader: DatasetLoader = loader_class(args.dataset)(
+        data_dir(args), on_bad_row=args.on_bad_row, **extra
+    )
+    return loader

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from anomstream.commands.data_dir import add_data_dir_argument, data_dir
+from anomstream.commands.data_dir import add_dataset_arguments, open_loader
 from anomstream.errors import CliError, settings_error
-from producers.datasets import LOADERS, DatasetError, DatasetLoader, loader_class
+from producers.datasets import LOADERS, DatasetError
 from producers.kafka_config import KafkaSettings
 from producers.replay import ReplayOptions, load_entities, replay
 from producers.sinks import DryRunSink, KafkaSink, Sink, SinkError
@@ -93,36 +92,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     out.add_argument("--bootstrap", help="Kafka bootstrap servers (env ANOMSTREAM_KAFKA_BOOTSTRAP)")
     out.add_argument("--topic", help="publish here instead of readings.<dataset>")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    data = parser.add_argument_group("data")
-    add_data_dir_argument(data)
-    data.add_argument(
-        "--on-bad-row",
-        choices=["fail", "skip"],
-        default="fail",
-        help="a corrupt row stops the replay (fail) or is reported and skipped",
-    )
-    data.add_argument("--path", type=Path, help="csv: a CSV file or a folder of them")
-    data.add_argument("--timestamp-column", default="timestamp", help="csv: timestamp column")
-    data.add_argument("--label-column", help="csv: optional 0/1 label column")
-    data.add_argument("--config", type=Path, help="synthetic: sensor config (TOML)")
-    data.add_argument("--entities", type=_positive_int, help="synthetic: number of entities")
-    data.add_argument("--seed", type=int, help="synthetic: random seed")
+    add_dataset_arguments(parser)
     parser.set_defaults(run=run)
-
-
-def _loader(args: argparse.Namespace) -> DatasetLoader:
-    root = data_dir(args)
-    extra: dict[str, Any] = {}
-    if args.dataset == "csv":
-        extra = {
-            "path": args.path,
-            "timestamp_column": args.timestamp_column,
-            "label_column": args.label_column,
-        }
-    elif args.dataset == "synthetic":
-        extra = {"config": args.config, "entities": args.entities, "seed": args.seed}
-    loader: DatasetLoader = loader_class(args.dataset)(root, on_bad_row=args.on_bad_row, **extra)
-    return loader
 
 
 def _sink(args: argparse.Namespace, topic: str) -> Sink:
@@ -149,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     )
     topic = args.topic or readings_topic(args.dataset)
     try:
-        entities = load_entities(_loader(args), options.entity_globs, options.progress)
+        entities = load_entities(open_loader(args), options.entity_globs, options.progress)
         sink = _sink(args, topic)
         destination = "stdout" if args.dry_run else topic
         log.info(

@@ -1,0 +1,357 @@
+"""Shared torch machinery for the deep detectors: device, seeding, training, inference, state.
+
+Mixed precision: with `amp` on (the default on CUDA, never used on CPU) the forward pass runs
+under `torch.autocast` — bfloat16 while training, float16 while scoring (10 mantissa bits
+against bfloat16's 7) — and errors are reduced in float32. Scores must stay within 1e-3 of a
+float32 run; `tests/unit/test_deep_detectors.py` checks that on a GPU (`@pytest.mark.gpu`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from detectors.base import Arrays, Detector, DetectorError, Windows
+from detectors.error_scoring import ErrorScorer, Scoring
+
+__all__ = [
+    "INFER_BATCH",
+    "DeepDetector",
+    "ReconstructionDetector",
+    "TrainConfig",
+    "arrays_to_module",
+    "map_batches",
+    "module_to_arrays",
+    "resolve_amp",
+    "resolve_device",
+    "seeded",
+    "train_network",
+]
+
+log = logging.getLogger(__name__)
+
+INFER_BATCH = 4096  # windows per forward pass when scoring
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def resolve_device(device: str) -> torch.device:
+    """ "auto" -> cuda when available, else cpu; "cuda" without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DetectorError(
+                f"device={device!r} but CUDA is not available here "
+                f"(torch {torch.__version__}); use device='auto' or 'cpu'"
+            )
+        return torch.device(device)
+    raise DetectorError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'")
+
+
+def resolve_amp(amp: bool | None, device: torch.device) -> bool:
+    """Mixed precision only on CUDA; None means on there."""
+    if device.type != "cuda":
+        return False
+    return True if amp is None else amp
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's CPU generator (restored afterwards) and, on CPU, force deterministic ops.
+
+    Weights are initialised on the CPU, so the CPU generator decides them on every device.
+    Deterministic algorithms on CUDA would need CUBLAS_WORKSPACE_CONFIG set before start-up,
+    so GPU runs are reproducible only up to kernel ordering.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: Adam on MSE, early stopping on the chronologically last windows."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    validation: float = 0.1  # fraction of training windows held out for early stopping
+    patience: int = 3  # epochs without validation improvement before stopping
+    amp: bool = False
+    progress: bool = False
+
+
+def _autocast(
+    device: torch.device, amp: bool, dtype: torch.dtype
+) -> contextlib.AbstractContextManager[object]:
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _train_dtype() -> torch.dtype:
+    # bfloat16 needs no gradient scaler; older GPUs without it train in float32.
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+
+
+def train_network(
+    net: nn.Module,
+    windows: npt.NDArray[np.float32],
+    forward: Forward,
+    target: Forward,
+    config: TrainConfig,
+    device: torch.device,
+    seed: int,
+) -> list[float]:
+    """Fit `net` so that forward(x) ~ target(x) on batches of windows; returns epoch losses.
+
+    The last `validation` fraction of the windows (in time order, so no future leaks into
+    the past) is held out when there are at least 20 windows; the best epoch's weights are
+    kept. Call inside `seeded()` for reproducible runs.
+    """
+    data = torch.from_numpy(windows)
+    held = int(len(data) * config.validation) if len(data) >= 20 else 0
+    train, val = data[: len(data) - held], data[len(data) - held :]
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(seed)
+    amp_dtype = _train_dtype() if config.amp else torch.float32
+    best, best_state, stale, losses = float("inf"), copy.deepcopy(net.state_dict()), 0, []
+    epochs = tqdm(range(config.epochs), desc=type(net).__name__, disable=not config.progress)
+    for epoch in epochs:
+        net.train()
+        total = 0.0
+        for index in torch.split(
+            torch.randperm(len(train), generator=generator), config.batch_size
+        ):
+            x = train[index].to(device, non_blocking=True)
+            with _autocast(device, config.amp, amp_dtype):
+                out = forward(x)
+            loss = nn.functional.mse_loss(out.float(), target(x))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            total += loss.item() * len(x)
+        losses.append(total / len(train))
+        watched = _mean_loss(net, val, forward, target, device) if held else losses[-1]
+        epochs.set_postfix(loss=f"{losses[-1]:.4g}", val=f"{watched:.4g}")
+        log.debug(
+            "%s epoch %d: train %.5g, validation %.5g",
+            type(net).__name__,
+            epoch,
+            losses[-1],
+            watched,
+        )
+        if watched < best - 1e-7:
+            best, best_state, stale = watched, copy.deepcopy(net.state_dict()), 0
+        else:
+            stale += 1
+            if held and stale >= config.patience:
+                log.info("%s stopped early after epoch %d", type(net).__name__, epoch)
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return losses
+
+
+def _mean_loss(
+    net: nn.Module, val: torch.Tensor, forward: Forward, target: Forward, device: torch.device
+) -> float:
+    net.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for x in torch.split(val, INFER_BATCH):
+            x = x.to(device)
+            total += nn.functional.mse_loss(forward(x), target(x)).item() * len(x)
+    return total / len(val)
+
+
+def map_batches(
+    forward: Forward,
+    reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    windows: npt.NDArray[np.float32],
+    device: torch.device,
+    amp: bool,
+    batch_size: int = INFER_BATCH,
+) -> npt.NDArray[np.float64]:
+    """reduce(x, forward(x)) over mini-batches under inference mode, as one float64 array.
+
+    Only `forward` runs under autocast; `reduce` sees its output cast back to float32.
+    """
+    parts = []
+    with torch.inference_mode():
+        for x in torch.split(torch.from_numpy(windows), batch_size):
+            x = x.to(device, non_blocking=True)
+            with _autocast(device, amp, torch.float16):
+                out = forward(x)
+            parts.append(reduce(x, out.float()).cpu().numpy())
+    return np.concatenate(parts).astype(np.float64)
+
+
+def module_to_arrays(net: nn.Module, prefix: str = "net.") -> dict[str, npt.NDArray[np.float32]]:
+    """State dict -> named float32 arrays for the npz artifact."""
+    return {prefix + k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
+
+
+def arrays_to_module(
+    net: nn.Module, arrays: dict[str, npt.NDArray[np.generic]], prefix: str = "net."
+) -> None:
+    """Load what `module_to_arrays` wrote into a freshly built `net` (no pickle, no torch.load)."""
+    state = {
+        k[len(prefix) :]: torch.from_numpy(np.array(v))
+        for k, v in arrays.items()
+        if k.startswith(prefix)
+    }
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise DetectorError(
+            f"artifact does not match the {type(net).__name__} network: {error}"
+        ) from None
+
+
+class DeepDetector(Detector):
+    """A torch network trained so that forward(x) ~ target(x), scored by its errors.
+
+    Subclasses build the network and say how a batch becomes per-channel errors (n, C);
+    an `ErrorScorer` turns those into scores. `device`, `amp` and `progress` are runtime
+    choices, not hyperparameters: they are left out of `params()`, so an artifact trained on
+    a GPU loads on a CPU (and the other way round).
+    """
+
+    uses_torch: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        hidden: int,
+        scoring: Scoring,
+        seed: int,
+        device: str,
+        amp: bool | None,
+        progress: bool,
+    ) -> None:
+        super().__init__(seed=seed)
+        if epochs < 1 or batch_size < 1 or hidden < 1 or not lr > 0:
+            raise DetectorError("epochs, batch_size and hidden must be >= 1 and lr > 0")
+        self.epochs, self.batch_size, self.lr, self.hidden = epochs, batch_size, lr, hidden
+        self.scoring: Scoring = scoring
+        self.scorer = ErrorScorer(scoring)
+        self.device = resolve_device(device)
+        self.amp = resolve_amp(amp, self.device)
+        self.progress = progress
+        self.net: nn.Module | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "hidden": self.hidden,
+            "scoring": self.scoring,
+        }
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _build(self, window: int, channels: int) -> nn.Module: ...
+
+    @abstractmethod
+    def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """(b, C) errors of a batch of windows x given forward(x) in float32."""
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self._network()(x)
+        return out
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _errors(self, windows: Windows) -> npt.NDArray[np.float64]:
+        self._network().eval()
+        return map_batches(self._forward, self._reduce, windows, self.device, self.amp)
+
+    # -- Detector ---------------------------------------------------------------------------
+
+    def _network(self) -> nn.Module:
+        if self.net is None:
+            raise DetectorError(f"{self.name} is not fitted: call fit() or load an artifact")
+        return self.net
+
+    def _fit(self, windows: Windows) -> None:
+        assert self.window is not None and self.channels is not None  # noqa: S101 (set by fit)
+        config = TrainConfig(
+            self.epochs, self.batch_size, self.lr, amp=self.amp, progress=self.progress
+        )
+        with seeded(self.seed, self.device):
+            self.net = self._build(self.window, self.channels).to(self.device)
+            train_network(
+                self.net, windows, self._forward, self._target, config, self.device, self.seed
+            )
+        self.scorer.fit(self._errors(windows))
+
+    def _score(self, windows: Windows) -> npt.NDArray[np.float64]:
+        return self.scorer.score(self._errors(windows))
+
+    def _contributions(self, windows: Windows) -> npt.NDArray[np.float64]:
+        return self.scorer.contributions(self._errors(windows))
+
+    def _state(self) -> Arrays:
+        return {**module_to_arrays(self._network()), **self.scorer.state()}
+
+    def _load_state(self, arrays: Arrays) -> None:
+        assert self.window is not None and self.channels is not None  # noqa: S101 (set by load_state)
+        with seeded(self.seed, self.device):
+            net = self._build(self.window, self.channels)
+        arrays_to_module(net, arrays)
+        self.net = net.to(self.device).eval()
+        self.scorer.load_state(arrays)
+
+
+class ReconstructionDetector(DeepDetector):
+    """Networks that reconstruct the whole window; errors are time-weighted squared errors.
+
+    Per channel, error = sum over steps of w_t (x_t - x̂_t)^2 with w_t proportional to
+    0.5 ** ((window - 1 - t) / half_life): the stream scores the newest point of each window,
+    so recent steps weigh more. `half_life=None` weighs all steps equally (plain MSE).
+    """
+
+    def __init__(self, *, half_life: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if half_life is not None and not half_life > 0:
+            raise DetectorError(f"half_life must be > 0 or None, got {half_life}")
+        self.half_life = half_life
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "half_life": self.half_life}
+
+    def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[1], dtype=torch.float32, device=x.device)
+        if self.half_life is None:
+            weights = torch.ones_like(steps)
+        else:
+            weights = torch.pow(0.5, (x.shape[1] - 1 - steps) / self.half_life)
+        weights = weights / weights.sum()
+        return torch.matmul(torch.square(out - x).transpose(1, 2), weights)

@@ -1,0 +1,127 @@
+"""Train a detector on one entity's series and score series with it, the same way everywhere.
+
+The offline evaluator and the stream app both go through `score_series`, so the scores they
+produce for the same model and data are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.base import Detector, DetectorError
+from detectors.registry import detector_class
+from detectors.thresholds import Threshold, make_threshold
+from detectors.windows import Normalizer, point_scores, sliding_windows
+
+__all__ = ["TrainConfig", "TrainedModel", "data_hash", "score_series", "train"]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+# Scoring in chunks keeps memory flat: 30k windows of 100 x 38 floats would be 450 MB at once.
+_SCORE_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the detector and its parameters, windowing, the label-free threshold."""
+
+    detector: str
+    params: dict[str, Any] = field(default_factory=dict)
+    window: int = 100
+    # Stride of training windows; 1 uses every window, larger trains faster on long series.
+    train_stride: int = 1
+    # The last part of the training split scores the threshold, never fits the detector.
+    validation_fraction: float = 0.2
+    threshold: dict[str, Any] = field(default_factory=lambda: {"kind": "pot"})
+
+
+@dataclass
+class TrainedModel:
+    """A fitted detector with the normalisation and threshold it was fitted with."""
+
+    detector: Detector
+    normalizer: Normalizer
+    threshold: Threshold
+    window: int
+    train_seconds: float = 0.0
+    train_hash: str = ""
+
+
+def data_hash(values: npt.ArrayLike) -> str:
+    """sha256 of the training values, recorded with a model to tell what it learnt from."""
+    array = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    return hashlib.sha256(array.tobytes()).hexdigest()
+
+
+def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
+    """Fit on the head of the training split, calibrate the threshold on its tail."""
+    values = np.asarray(train_values, dtype=np.float64)
+    if len(values) < config.window + 2:
+        raise DetectorError(
+            f"{len(values)} training rows are too few for windows of {config.window}"
+        )
+    started = time.perf_counter()
+    normalizer = Normalizer.fit(values)
+    normalised = normalizer.transform(values)
+    split = int(len(normalised) * (1 - config.validation_fraction))
+    # The tail starts window-1 rows early so its first window is complete; no tail row is
+    # ever in a window the detector was fitted on beyond that overlap.
+    head = sliding_windows(normalised[:split], config.window, config.train_stride)
+    tail = sliding_windows(normalised[max(split - config.window + 1, 0) :], config.window)
+    if len(head) == 0 or len(tail) == 0:
+        raise DetectorError("not enough training rows for both fitting and a validation tail")
+    detector = detector_class(config.detector)(**config.params)
+    detector.fit(head)
+    tail_scores = _score_windows(detector, tail)
+    threshold_params = {k: v for k, v in config.threshold.items() if k != "kind"}
+    threshold = make_threshold(config.threshold["kind"], **threshold_params).fit(tail_scores)
+    seconds = time.perf_counter() - started
+    log.info(
+        "trained %s on %d windows in %.1fs; threshold %s = %.4g",
+        config.detector, len(head), seconds, config.threshold["kind"], threshold.value,
+    )  # fmt: skip
+    return TrainedModel(detector, normalizer, threshold, config.window, seconds, data_hash(values))
+
+
+def _score_windows(detector: Detector, windows: npt.NDArray[np.float32]) -> FloatArray:
+    parts = [
+        detector.score(windows[i : i + _SCORE_CHUNK]) for i in range(0, len(windows), _SCORE_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def score_series(
+    model: TrainedModel, values: npt.ArrayLike, contributions: bool = False
+) -> tuple[FloatArray, FloatArray | None]:
+    """Point scores (rows,) of a series, and per-channel contributions (rows, channels).
+
+    Row t is scored by the window ending at t (rows before the first full window take the
+    first window's score), which is what a stream scoring each new reading computes.
+    """
+    normalised = model.normalizer.transform(values)
+    windows = sliding_windows(normalised, model.window)
+    scores = point_scores(_score_windows(model.detector, windows), len(normalised), model.window)
+    if not contributions:
+        return scores, None
+    try:
+        parts = [
+            model.detector.contributions(windows[i : i + _SCORE_CHUNK])
+            for i in range(0, len(windows), _SCORE_CHUNK)
+        ]
+    except DetectorError:
+        return scores, None
+    per_window = np.concatenate(parts) if parts else np.empty((0, normalised.shape[1]))
+    rows = np.empty((len(normalised), normalised.shape[1]))
+    first = model.window - 1
+    rows[first:] = per_window
+    rows[:first] = per_window[0] if len(per_window) else np.nan
+    return scores, rows

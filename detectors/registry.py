@@ -1,0 +1,34 @@
+"""Detector names to classes, imported only when used (torch loads only for deep ones)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Final
+
+from detectors.base import Detector, DetectorError
+
+__all__ = ["DETECTORS", "detector_class"]
+
+DETECTORS: Final[dict[str, str]] = {
+    "raw": "detectors.raw:RawSignalDetector",
+    "pca": "detectors.pca:PcaDetector",
+    "iforest": "detectors.iforest:IsolationForestDetector",
+    "ocsvm": "detectors.ocsvm:OneClassSvmDetector",
+    "kmeans": "detectors.kmeans:KMeansDetector",
+    "ae": "detectors.autoencoder:AutoencoderDetector",
+    "uae": "detectors.autoencoder:UnivariateAutoencoderDetector",
+    "lstm_ed": "detectors.lstm_ed:LstmEncoderDecoderDetector",
+    "tcn_ae": "detectors.tcn_ae:TcnAutoencoderDetector",
+    "telemanom": "detectors.telemanom:TelemanomDetector",
+}
+
+
+def detector_class(name: str) -> type[Detector]:
+    """The class registered under `name`; unknown names list the known ones."""
+    try:
+        target = DETECTORS[name]
+    except KeyError:
+        raise DetectorError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+    module_name, _, class_name = target.partition(":")
+    cls: type[Detector] = getattr(importlib.import_module(module_name), class_name)
+    return cls

@@ -1,0 +1,93 @@
+"""Temporal convolutional autoencoder (TCN-AE, after Thill et al. 2021): dilated causal convs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from detectors._torch import ReconstructionDetector
+from detectors.error_scoring import Scoring
+
+__all__ = ["TcnAutoencoderDetector"]
+
+DILATIONS = (1, 2, 4, 8)  # receptive field 1 + 2 * 15 = 31 steps with kernel 3
+KERNEL = 3
+POOL = 4  # the latent sequence is this many times shorter than the window
+
+
+class _CausalConv(nn.Module):
+    """Conv1d that sees only the present and the past: left padding of (k - 1) * dilation."""
+
+    def __init__(self, inputs: int, outputs: int, dilation: int) -> None:
+        super().__init__()
+        self.pad = (KERNEL - 1) * dilation
+        self.conv = nn.Conv1d(inputs, outputs, KERNEL, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.conv(functional.pad(x, (self.pad, 0)))
+        return out
+
+
+def _tcn(inputs: int, hidden: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for index, dilation in enumerate(DILATIONS):
+        layers += [_CausalConv(inputs if index == 0 else hidden, hidden, dilation), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class _TcnAutoencoder(nn.Module):
+    """TCN -> 1x1 conv to a narrow latent -> average pool -> upsample -> TCN -> 1x1 conv."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        latent = max(1, hidden // 4)
+        self.encoder = nn.Sequential(_tcn(channels, hidden), nn.Conv1d(hidden, latent, 1))
+        self.decoder = nn.Sequential(_tcn(latent, hidden), nn.Conv1d(hidden, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x.transpose(1, 2))  # convs want (n, C, window)
+        h = functional.avg_pool1d(h, POOL, ceil_mode=True)
+        h = functional.interpolate(h, size=x.shape[1], mode="nearest")
+        out: torch.Tensor = self.decoder(h)
+        return out.transpose(1, 2)
+
+
+class TcnAutoencoderDetector(ReconstructionDetector):
+    """TCN autoencoder; score from the reconstruction error of the window.
+
+    Errors are time-weighted per channel (see `ReconstructionDetector`) and scored by
+    `scoring` (see `detectors.error_scoring`).
+    """
+
+    name = "tcn_ae"
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 10,
+        batch_size: int = 128,
+        lr: float = 2e-3,
+        hidden: int = 16,
+        half_life: float | None = 20.0,
+        scoring: Scoring = "gaussian_static",
+        seed: int = 0,
+        device: str = "auto",
+        amp: bool | None = None,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            hidden=hidden,
+            half_life=half_life,
+            scoring=scoring,
+            seed=seed,
+            device=device,
+            amp=amp,
+            progress=progress,
+        )
+
+    def _build(self, window: int, channels: int) -> nn.Module:
+        return _TcnAutoencoder(channels, self.hidden)

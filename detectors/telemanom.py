@@ -1,0 +1,100 @@
+"""LSTM forecaster of the next step with smoothed prediction errors (Hundman et al. 2018)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from detectors._torch import DeepDetector
+from detectors.base import DetectorError, Windows
+from detectors.error_scoring import Scoring, ewma
+
+__all__ = ["TelemanomDetector"]
+
+
+class _Forecaster(nn.Module):
+    """Stacked LSTM over the window's first steps -> linear -> the next step, all channels."""
+
+    def __init__(self, channels: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(channels, hidden, num_layers=layers, batch_first=True)
+        self.output = nn.Linear(hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sequence, _ = self.lstm(x)
+        out: torch.Tensor = self.output(sequence[:, -1])
+        return out
+
+
+class TelemanomDetector(DeepDetector):
+    """Predict window[-1] from window[:-1]; error = |prediction - actual| per channel.
+
+    Unlike telemanom (one model per channel) one model forecasts every channel. Errors are
+    smoothed with an EWMA of span `smoothing_span` over consecutive windows *within one
+    call*, in the order given: no state is kept between calls, so pass ordered windows (the
+    stream app does), and a call's first window is unsmoothed. The smoothed errors are then
+    scored by `scoring` (see `detectors.error_scoring`), fitted on the training windows
+    smoothed the same way. Telemanom's label-free dynamic threshold is a separate object:
+    `detectors.error_scoring.nonparametric_threshold`.
+    """
+
+    name = "telemanom"
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 10,
+        batch_size: int = 128,
+        lr: float = 2e-3,
+        hidden: int = 32,
+        layers: int = 2,
+        smoothing_span: int = 10,
+        scoring: Scoring = "gaussian_static",
+        seed: int = 0,
+        device: str = "auto",
+        amp: bool | None = None,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            hidden=hidden,
+            scoring=scoring,
+            seed=seed,
+            device=device,
+            amp=amp,
+            progress=progress,
+        )
+        if layers < 1 or smoothing_span < 1:
+            raise DetectorError("layers and smoothing_span must be >= 1")
+        self.layers, self.smoothing_span = layers, smoothing_span
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "layers": self.layers, "smoothing_span": self.smoothing_span}
+
+    def fit(self, windows: Windows) -> TelemanomDetector:
+        if windows.ndim == 3 and windows.shape[1] < 2:
+            raise DetectorError("telemanom needs windows of at least 2 steps")
+        super().fit(windows)
+        return self
+
+    def _build(self, window: int, channels: int) -> nn.Module:
+        return _Forecaster(channels, self.hidden, self.layers)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super()._forward(x[:, :-1])
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -1]
+
+    def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.abs(out - x[:, -1])
+
+    def _errors(self, windows: Windows) -> npt.NDArray[np.float64]:
+        raw = super()._errors(windows)
+        return ewma(raw, 2.0 / (self.smoothing_span + 1))

@@ -1,0 +1,1 @@
+"""Offline training and evaluation: datasets (producers) joined with detectors."""

@@ -1,0 +1,162 @@
+"""Train per entity and save artifacts; evaluate on the test split with label-free thresholds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from detectors.artifacts import latest_version, load_model, save_model
+from detectors.pipeline import TrainConfig, TrainedModel, score_series, train
+from detectors.results import EntityArrays, EvaluationResult, evaluate, evaluate_pooled
+from detectors.thresholds import threshold_from_dict
+from detectors.windows import Normalizer
+from evaluation.plots import plot_entity
+from producers.datasets import DatasetError, DatasetLoader, EntityData
+
+__all__ = ["EntityResult", "evaluate_entities", "train_entities"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EntityResult:
+    """One entity's evaluation: the metrics, the deployed threshold, where its plot is."""
+
+    entity: str
+    result: EvaluationResult
+    threshold: float
+    plot: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"entity": self.entity, **asdict(self.result), "threshold": self.threshold}
+
+
+def _save(models_dir: Path, data: EntityData, config: TrainConfig, model: TrainedModel) -> Path:
+    return save_model(
+        models_dir,
+        model.detector,
+        dataset=data.dataset,
+        entity=data.entity,
+        channels=list(data.channels),
+        window=model.window,
+        stride=1,
+        normalizer_mean=model.normalizer.mean.tolist(),
+        normalizer_std=model.normalizer.std.tolist(),
+        threshold=model.threshold.to_dict(),
+        train_hash=model.train_hash,
+    )
+
+
+def _load(path: Path, data: EntityData) -> TrainedModel:
+    loaded = load_model(path)
+    meta = loaded.meta
+    normalizer = Normalizer(np.asarray(meta["normalizer_mean"]), np.asarray(meta["normalizer_std"]))
+    return TrainedModel(
+        loaded.detector,
+        normalizer,
+        threshold_from_dict(meta["threshold"]),
+        int(meta["window"]),
+        train_hash=str(meta.get("train_hash", "")),
+    )
+
+
+def train_entities(
+    loader: DatasetLoader,
+    entities: Iterable[str],
+    config: TrainConfig,
+    models_dir: Path,
+    progress: bool = True,
+) -> list[Path]:
+    """Train one model per entity and save each as a new artifact version."""
+    paths = []
+    for name in tqdm(list(entities), desc=f"training {config.detector}", disable=not progress):
+        data = loader.load(name)
+        model = train(data.train.values, config)
+        paths.append(_save(models_dir, data, config, model))
+        log.info("saved %s", paths[-1])
+    return paths
+
+
+def _model_for(
+    data: EntityData, config: TrainConfig, models_dir: Path, retrain: bool
+) -> TrainedModel:
+    path = (
+        None if retrain else latest_version(models_dir, data.dataset, data.entity, config.detector)
+    )
+    if path is not None:
+        log.info("using %s", path)
+        return _load(path, data)
+    model = train(data.train.values, config)
+    _save(models_dir, data, config, model)
+    return model
+
+
+def _segments(data: EntityData) -> list[tuple[int, int, list[int]]]:
+    """Root causes as (first row, last row, channel indices) for the hit rate."""
+    index = {name: i for i, name in enumerate(data.channels)}
+    return [
+        (cause.start, cause.end, [index[c] for c in cause.channels if c in index])
+        for cause in data.root_causes
+    ]
+
+
+def evaluate_entities(
+    loader: DatasetLoader,
+    entities: Iterable[str],
+    config: TrainConfig,
+    models_dir: Path,
+    out_dir: Path,
+    *,
+    retrain: bool = False,
+    plots: bool = True,
+    progress: bool = True,
+) -> tuple[list[EntityResult], EvaluationResult]:
+    """Score every entity's test split; metrics per entity and overall (pooled points)."""
+    results: list[EntityResult] = []
+    pooled: list[EntityArrays] = []
+    for name in tqdm(list(entities), desc=f"evaluating {config.detector}", disable=not progress):
+        data = loader.load(name)
+        if data.test.labels is None:
+            log.warning("%s has no test labels; skipped", name)
+            continue
+        model = _model_for(data, config, models_dir, retrain)
+        scores, contributions = score_series(model, data.test.values, contributions=True)
+        predictions = model.threshold.decide(scores)
+        labels = data.test.labels
+        segments = _segments(data)
+        result = evaluate(
+            scores, labels, predictions, contributions=contributions, segments=segments
+        )
+        entity = EntityResult(name, result, model.threshold.value)
+        if plots:
+            order = None
+            if contributions is not None:
+                order = np.argsort(-np.nanmean(contributions, axis=0)).tolist()
+            safe = name.replace("/", "_")
+            entity.plot = str(
+                plot_entity(
+                    out_dir / "plots" / f"{safe}.png",
+                    title=f"{data.dataset} {name}: {config.detector}",
+                    values=data.test.values,
+                    channels=list(data.channels),
+                    scores=scores,
+                    threshold=model.threshold.value,
+                    labels=labels,
+                    predictions=predictions,
+                    channel_order=order,
+                )
+            )
+        results.append(entity)
+        # Pooled scores are divided by each entity's threshold, so that one scale (1.0 =
+        # the deployed threshold) holds across entities for AUC-PR and best_*.
+        scale = model.threshold.value if model.threshold.value > 0 else 1.0
+        pooled.append(EntityArrays(scores / scale, labels, predictions, contributions, segments))
+    if not pooled:
+        raise DatasetError("no entity with test labels to evaluate")
+    return results, evaluate_pooled(pooled)

@@ -1,0 +1,155 @@
+"""Deep detectors: determinism, spikes, devices, artifacts, error scoring, mixed precision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import torch
+
+from detectors.base import Detector, DetectorError
+from detectors.error_scoring import ErrorScorer, ewma, nonparametric_threshold, zscores
+from detectors.registry import detector_class
+from detectors.windows import sliding_windows
+
+DEEP = ["ae", "uae", "lstm_ed", "tcn_ae", "telemanom"]
+SMALL: dict[str, Any] = {"epochs": 2, "batch_size": 64, "hidden": 8, "seed": 3, "device": "cpu"}
+
+
+def _series(rows: int = 800, channels: int = 3) -> npt.NDArray[np.float32]:
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)[:, None]
+    values = np.sin(t / 8 + np.arange(channels)) + 0.05 * rng.standard_normal((rows, channels))
+    return values.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def windows() -> npt.NDArray[np.float32]:
+    return sliding_windows(_series(), 12)
+
+
+def _make(name: str, **params: Any) -> Detector:
+    # Typed as Any: the deep detectors take keywords the base Detector does not.
+    cls: Any = detector_class(name)
+    detector: Detector = cls(**params)
+    return detector
+
+
+def _fitted(name: str, windows: npt.NDArray[np.float32], **extra: Any) -> Detector:
+    return _make(name, **{**SMALL, **extra}).fit(windows)
+
+
+@pytest.mark.parametrize("name", DEEP)
+def test_two_fits_with_one_seed_score_the_same(name: str, windows: npt.NDArray[np.float32]) -> None:
+    first = _fitted(name, windows).score(windows[:100])
+    second = _fitted(name, windows).score(windows[:100])
+    np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
+    other = _fitted(name, windows, seed=4).score(windows[:100])
+    assert not np.allclose(first, other)
+
+
+@pytest.mark.parametrize("name", DEEP)
+def test_a_spike_on_the_newest_step_scores_above_normal(
+    name: str, windows: npt.NDArray[np.float32]
+) -> None:
+    detector = _fitted(name, windows, epochs=5)
+    normal = windows[200:300].copy()
+    spiked = normal.copy()
+    spiked[:, -1, 1] += 6.0  # each window gets a spike on its newest step
+    assert np.median(detector.score(spiked)) > np.percentile(detector.score(normal), 95)
+    contributions = detector.contributions(spiked)
+    assert contributions.shape == (100, 3)
+    assert (contributions.argmax(axis=1) == 1).mean() > 0.9
+
+
+@pytest.mark.parametrize("name", DEEP)
+def test_state_round_trip_scores_the_same(name: str, windows: npt.NDArray[np.float32]) -> None:
+    detector = _fitted(name, windows)
+    arrays = detector.state()
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
+    restored = type(detector)(**detector.params()).load_state(arrays)
+    np.testing.assert_array_equal(restored.score(windows[:50]), detector.score(windows[:50]))
+
+
+def test_params_leave_runtime_choices_out() -> None:
+    params = _make("lstm_ed", **SMALL).params()
+    assert {"epochs", "batch_size", "hidden", "seed", "lr"} <= params.keys()
+    assert not {"device", "progress", "amp"} & params.keys()
+
+
+def test_a_mismatched_artifact_is_a_detector_error(windows: npt.NDArray[np.float32]) -> None:
+    arrays = _fitted("ae", windows).state()
+    with pytest.raises(DetectorError, match="does not match"):
+        _make("ae", **{**SMALL, "hidden": 16}).load_state(arrays)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+@pytest.mark.parametrize("name", DEEP)
+def test_cuda_without_cuda_is_a_clear_error(name: str) -> None:
+    with pytest.raises(DetectorError, match="CUDA is not available"):
+        _make(name, device="cuda")
+
+
+def test_nonparametric_threshold_separates_an_injected_burst() -> None:
+    rng = np.random.default_rng(1)
+    errors = np.abs(rng.normal(0.0, 1.0, 2000))
+    errors[1200:1230] += 12.0
+    smoothed = ewma(errors, 0.3)
+    threshold = nonparametric_threshold(smoothed)
+    assert smoothed[1205:1230].min() > threshold
+    outside = np.r_[smoothed[:1200], smoothed[1260:]]
+    assert (outside > threshold).mean() < 0.005
+
+
+def test_nonparametric_threshold_rejects_a_matrix() -> None:
+    with pytest.raises(ValueError, match="1-D"):
+        nonparametric_threshold(np.ones((4, 2)))
+
+
+def test_ewma_matches_the_recursion_across_blocks() -> None:
+    values = np.random.default_rng(2).normal(size=(300, 2))
+    expected, state = np.empty_like(values), values[0]
+    for i, v in enumerate(values):
+        state = 0.8 * state + 0.2 * v
+        expected[i] = state
+    np.testing.assert_allclose(ewma(values, 0.2), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_static_z_of_training_errors_are_standard(
+    windows: npt.NDArray[np.float32],
+) -> None:
+    detector = _fitted("ae", windows)
+    errors = detector._errors(windows)  # type: ignore[attr-defined]
+    arrays = detector.state()
+    z = zscores(errors, arrays["scoring.mean"], arrays["scoring.std"])
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(z.std(axis=0), 1.0, atol=1e-6)
+
+
+def test_gaussian_dynamic_adapts_to_a_level_shift() -> None:
+    rng = np.random.default_rng(3)
+    train = np.abs(rng.normal(1.0, 0.1, (500, 1)))
+    shifted = np.abs(rng.normal(3.0, 0.1, (600, 1)))
+    static = ErrorScorer("gaussian_static").fit(train)
+    dynamic = ErrorScorer("gaussian_dynamic").fit(train)
+    assert static.score(shifted)[-100:].mean() > 100
+    assert dynamic.score(shifted)[-100:].mean() < 2
+    assert dynamic.score(shifted)[0] > 100  # the shift itself still stands out
+
+
+def test_unknown_scoring_is_rejected() -> None:
+    with pytest.raises(ValueError, match="scoring"):
+        _make("ae", scoring="nope")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", DEEP)
+def test_amp_scores_stay_within_1e3_of_float32(name: str, windows: npt.NDArray[np.float32]) -> None:
+    trained = _fitted(name, windows, device="cuda", amp=False, scoring="plain")
+    arrays, params = trained.state(), trained.params()
+    fp32 = _make(name, **params, device="cuda", amp=False).load_state(arrays).score(windows)
+    mixed = _make(name, **params, device="cuda", amp=True).load_state(arrays).score(windows)
+    np.testing.assert_allclose(mixed, fp32, rtol=1e-3, atol=1e-3)
