@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from detectors._torch import ReconstructionDetector
+from detectors._deep import ReconstructionDetector
 from detectors.error_scoring import Scoring
 
 __all__ = ["AutoencoderDetector", "UnivariateAutoencoderDetector"]

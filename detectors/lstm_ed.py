@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from detectors._torch import ReconstructionDetector
+from detectors._deep import ReconstructionDetector
 from detectors.error_scoring import Scoring
 
 __all__ = ["LstmEncoderDecoderDetector"]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from detectors._torch import ReconstructionDetector
+from detectors._deep import ReconstructionDetector
 from detectors.error_scoring import Scoring
 
 __all__ = ["TcnAutoencoderDetector"]

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from detectors._torch import DeepDetector
+from detectors._deep import DeepDetector
 from detectors.base import DetectorError, Windows
 from detectors.error_scoring import Scoring, ewma
 

@@ -1,0 +1,158 @@
+"""Base classes of the deep detectors: a torch network scored by its per-channel errors."""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from detectors._torch import (
+    TrainConfig,
+    arrays_to_module,
+    map_batches,
+    module_to_arrays,
+    resolve_amp,
+    resolve_device,
+    seeded,
+    train_network,
+)
+from detectors.base import Arrays, Detector, DetectorError, Windows
+from detectors.error_scoring import ErrorScorer, Scoring
+
+__all__ = ["DeepDetector", "ReconstructionDetector"]
+
+log = logging.getLogger(__name__)
+
+
+class DeepDetector(Detector):
+    """A torch network trained so that forward(x) ~ target(x), scored by its errors.
+
+    Subclasses build the network and say how a batch becomes per-channel errors (n, C);
+    an `ErrorScorer` turns those into scores. `device`, `amp` and `progress` are runtime
+    choices, not hyperparameters: they are left out of `params()`, so an artifact trained on
+    a GPU loads on a CPU (and the other way round).
+    """
+
+    uses_torch: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        hidden: int,
+        scoring: Scoring,
+        seed: int,
+        device: str,
+        amp: bool | None,
+        progress: bool,
+    ) -> None:
+        super().__init__(seed=seed)
+        if epochs < 1 or batch_size < 1 or hidden < 1 or not lr > 0:
+            raise DetectorError("epochs, batch_size and hidden must be >= 1 and lr > 0")
+        self.epochs, self.batch_size, self.lr, self.hidden = epochs, batch_size, lr, hidden
+        self.scoring: Scoring = scoring
+        self.scorer = ErrorScorer(scoring)
+        self.device = resolve_device(device)
+        self.amp = resolve_amp(amp, self.device)
+        self.progress = progress
+        self.net: nn.Module | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **super().params(),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "hidden": self.hidden,
+            "scoring": self.scoring,
+        }
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _build(self, window: int, channels: int) -> nn.Module: ...
+
+    @abstractmethod
+    def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """(b, C) errors of a batch of windows x given forward(x) in float32."""
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self._network()(x)
+        return out
+
+    def _target(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _errors(self, windows: Windows) -> npt.NDArray[np.float64]:
+        self._network().eval()
+        return map_batches(self._forward, self._reduce, windows, self.device, self.amp)
+
+    # -- Detector ---------------------------------------------------------------------------
+
+    def _network(self) -> nn.Module:
+        if self.net is None:
+            raise DetectorError(f"{self.name} is not fitted: call fit() or load an artifact")
+        return self.net
+
+    def _fit(self, windows: Windows) -> None:
+        assert self.window is not None and self.channels is not None  # noqa: S101 (set by fit)
+        config = TrainConfig(
+            self.epochs, self.batch_size, self.lr, amp=self.amp, progress=self.progress
+        )
+        with seeded(self.seed, self.device):
+            self.net = self._build(self.window, self.channels).to(self.device)
+            train_network(
+                self.net, windows, self._forward, self._target, config, self.device, self.seed
+            )
+        self.scorer.fit(self._errors(windows))
+
+    def _score(self, windows: Windows) -> npt.NDArray[np.float64]:
+        return self.scorer.score(self._errors(windows))
+
+    def _contributions(self, windows: Windows) -> npt.NDArray[np.float64]:
+        return self.scorer.contributions(self._errors(windows))
+
+    def _state(self) -> Arrays:
+        return {**module_to_arrays(self._network()), **self.scorer.state()}
+
+    def _load_state(self, arrays: Arrays) -> None:
+        assert self.window is not None and self.channels is not None  # noqa: S101 (set by load_state)
+        with seeded(self.seed, self.device):
+            net = self._build(self.window, self.channels)
+        arrays_to_module(net, arrays)
+        self.net = net.to(self.device).eval()
+        self.scorer.load_state(arrays)
+
+
+class ReconstructionDetector(DeepDetector):
+    """Networks that reconstruct the whole window; errors are time-weighted squared errors.
+
+    Per channel, error = sum over steps of w_t (x_t - x̂_t)^2 with w_t proportional to
+    0.5 ** ((window - 1 - t) / half_life): the stream scores the newest point of each window,
+    so recent steps weigh more. `half_life=None` weighs all steps equally (plain MSE).
+    """
+
+    def __init__(self, *, half_life: float | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if half_life is not None and not half_life > 0:
+            raise DetectorError(f"half_life must be > 0 or None, got {half_life}")
+        self.half_life = half_life
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "half_life": self.half_life}
+
+    def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[1], dtype=torch.float32, device=x.device)
+        if self.half_life is None:
+            weights = torch.ones_like(steps)
+        else:
+            weights = torch.pow(0.5, (x.shape[1] - 1 - steps) / self.half_life)
+        weights = weights / weights.sum()
+        return torch.matmul(torch.square(out - x).transpose(1, 2), weights)
