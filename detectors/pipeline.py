@@ -7,6 +7,7 @@ produce for the same model and data are the same.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,14 @@ from detectors.registry import detector_class
 from detectors.thresholds import Threshold, make_threshold
 from detectors.windows import Normalizer, point_scores, sliding_windows
 
-__all__ = ["TrainConfig", "TrainedModel", "data_hash", "score_series", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainedModel",
+    "build_detector",
+    "data_hash",
+    "score_series",
+    "train",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +87,7 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
     tail = sliding_windows(normalised[max(split - config.window + 1, 0) :], config.window)
     if len(head) == 0 or len(tail) == 0:
         raise DetectorError("not enough training rows for both fitting and a validation tail")
-    detector = detector_class(config.detector)(**config.params)
+    detector = build_detector(config.detector, config.params)
     detector.fit(head)
     tail_scores = _score_windows(detector, tail)
     threshold_params = {k: v for k, v in config.threshold.items() if k != "kind"}
@@ -90,6 +98,22 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         config.detector, len(head), seconds, config.threshold["kind"], threshold.value,
     )  # fmt: skip
     return TrainedModel(detector, normalizer, threshold, config.window, seconds, data_hash(values))
+
+
+def build_detector(name: str, params: dict[str, Any]) -> Detector:
+    """The detector `name` with `params`; an unknown parameter names the accepted ones."""
+    cls = detector_class(name)
+    accepted = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise DetectorError(
+            f"{name} has no parameter {', '.join(unknown)}; it takes: {', '.join(accepted)}"
+        )
+    return cls(**params)
 
 
 def _score_windows(detector: Detector, windows: npt.NDArray[np.float32]) -> FloatArray:

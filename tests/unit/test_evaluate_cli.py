@@ -80,3 +80,20 @@ def test_an_unknown_detector_is_one_line(capsys: pytest.CaptureFixture[str]) -> 
 
     assert exit_info.value.code == 2
     assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_an_unknown_detector_parameter_names_the_accepted_ones(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        *("train", "synthetic", "--config", str(config), "--detector", "pca"),
+        *("--param", "depth=3", "--no-progress", "--models-dir", str(tmp_path)),
+    ]
+
+    assert main(argv) == 1
+
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "anomstream train: error: pca has no parameter depth; "
+        "it takes: components, variance, tail, max_rows, seed"
+    )
