@@ -19,10 +19,10 @@ __all__ = ["TelemanomDetector"]
 class _Forecaster(nn.Module):
     """Stacked LSTM over the window's first steps -> linear -> the next step, all channels."""
 
-    def __init__(self, channels: int, hidden: int, layers: int) -> None:
+    def __init__(self, channels: int, outputs: int, hidden: int, layers: int) -> None:
         super().__init__()
         self.lstm = nn.LSTM(channels, hidden, num_layers=layers, batch_first=True)
-        self.output = nn.Linear(hidden, channels)
+        self.output = nn.Linear(hidden, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sequence, _ = self.lstm(x)
@@ -33,7 +33,9 @@ class _Forecaster(nn.Module):
 class TelemanomDetector(DeepDetector):
     """Predict window[-1] from window[:-1]; error = |prediction - actual| per channel.
 
-    Unlike telemanom (one model per channel) one model forecasts every channel. Errors are
+    Unlike telemanom (one model per channel) one model forecasts every channel, or only the
+    `targets` channels while reading all of them: on SMAP/MSL telemanom forecasts channel 0
+    (the telemetry) from it and the command channels, `--param targets=[0]`. Errors are
     smoothed with an EWMA of span `smoothing_span` over consecutive windows *within one
     call*, in the order given: no state is kept between calls, so pass ordered windows (the
     stream app does), and a call's first window is unsmoothed. The smoothed errors are then
@@ -53,6 +55,7 @@ class TelemanomDetector(DeepDetector):
         hidden: int = 32,
         layers: int = 2,
         smoothing_span: int = 10,
+        targets: list[int] | None = None,
         scoring: Scoring = "gaussian_static",
         seed: int = 0,
         device: str = "auto",
@@ -73,9 +76,21 @@ class TelemanomDetector(DeepDetector):
         if layers < 1 or smoothing_span < 1:
             raise DetectorError("layers and smoothing_span must be >= 1")
         self.layers, self.smoothing_span = layers, smoothing_span
+        self.targets = None if targets is None else [int(t) for t in targets]
 
     def params(self) -> dict[str, Any]:
-        return {**super().params(), "layers": self.layers, "smoothing_span": self.smoothing_span}
+        return {
+            **super().params(),
+            "layers": self.layers,
+            "smoothing_span": self.smoothing_span,
+            "targets": self.targets,
+        }
+
+    def _target_index(self, channels: int) -> list[int]:
+        targets = self.targets if self.targets is not None else list(range(channels))
+        if not targets or any(not 0 <= t < channels for t in targets):
+            raise DetectorError(f"targets {targets} are not channels of 0..{channels - 1}")
+        return targets
 
     def fit(self, windows: Windows) -> TelemanomDetector:
         if windows.ndim == 3 and windows.shape[1] < 2:
@@ -84,16 +99,24 @@ class TelemanomDetector(DeepDetector):
         return self
 
     def _build(self, window: int, channels: int) -> nn.Module:
-        return _Forecaster(channels, self.hidden, self.layers)
+        outputs = len(self._target_index(channels))
+        return _Forecaster(channels, outputs, self.hidden, self.layers)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return super()._forward(x[:, :-1])
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -1]
+        return x[:, -1, self._target_index(x.shape[2])]
 
     def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.abs(out - x[:, -1])
+        return torch.abs(out - self._target(x))
+
+    def _contributions(self, windows: Windows) -> npt.NDArray[np.float64]:
+        # Channels that are read but not forecast contribute nothing.
+        per_target = super()._contributions(windows)
+        full = np.zeros((len(windows), windows.shape[2]))
+        full[:, self._target_index(windows.shape[2])] = per_target
+        return full
 
     def _errors(self, windows: Windows) -> npt.NDArray[np.float64]:
         raw = super()._errors(windows)
