@@ -153,3 +153,18 @@ def test_amp_scores_stay_within_1e3_of_float32(name: str, windows: npt.NDArray[n
     fp32 = _make(name, **params, device="cuda", amp=False).load_state(arrays).score(windows)
     mixed = _make(name, **params, device="cuda", amp=True).load_state(arrays).score(windows)
     np.testing.assert_allclose(mixed, fp32, rtol=1e-3, atol=1e-3)
+
+
+def test_telemanom_forecasts_only_its_target_channels(windows: npt.NDArray[np.float32]) -> None:
+    cls = detector_class("telemanom")
+    detector = cls(epochs=1, hidden=8, targets=[0], device="cpu").fit(windows)
+    spiked = windows[:4].copy()
+    spiked[:, -1, 1] += 50.0  # a channel that is read but not forecast
+
+    contributions = detector.contributions(windows[:4])
+
+    assert contributions.shape == (4, windows.shape[2])
+    assert np.all(contributions[:, 1:] == 0)
+    np.testing.assert_allclose(detector.score(spiked)[1:], detector.score(windows[:4])[1:])
+    with pytest.raises(DetectorError, match="targets"):
+        cls(epochs=1, targets=[99], device="cpu").fit(windows)
