@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from anomstream.commands.data_dir import add_data_dir_argument, data_dir
+from anomstream.commands.dataset_options import add_data_dir_argument, data_dir
 from producers.datasets import LOADERS, loader_class
 from producers.fetch_sources import SOURCES, NoFetch, guidance
 

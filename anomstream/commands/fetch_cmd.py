@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from anomstream.commands.data_dir import add_data_dir_argument, data_dir
+from anomstream.commands.dataset_options import add_data_dir_argument, data_dir
 from anomstream.errors import CliError, settings_error
 from producers.datasets import LOADERS
 from producers.fetch import FetchError, FetchSettings, fetch

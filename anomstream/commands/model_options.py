@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from anomstream.commands.data_dir import add_dataset_arguments, open_loader
+from anomstream.commands.dataset_options import add_dataset_arguments, open_loader
 from anomstream.errors import CliError
 from detectors.registry import DETECTORS, detector_class
 from producers.datasets import LOADERS, DatasetLoader

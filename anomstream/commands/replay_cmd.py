@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from anomstream.commands.data_dir import add_dataset_arguments, open_loader
+from anomstream.commands.dataset_options import add_dataset_arguments, open_loader, positive_int
 from anomstream.errors import CliError, settings_error
 from producers.datasets import LOADERS, DatasetError
 from producers.kafka_config import KafkaSettings
@@ -18,16 +18,6 @@ from producers.sinks import DryRunSink, KafkaSink, Sink, SinkError
 from schemas import readings_topic
 
 log = logging.getLogger(__name__)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -61,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     select.add_argument("--split", choices=["test", "train"], default="test")
     select.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="stop after N readings in all"
+        "--limit", type=positive_int, metavar="N", help="stop after N readings in all"
     )
     select.add_argument(
         "--loop",
@@ -80,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     exclusive.add_argument("--max", action="store_true", help="as fast as the broker takes it")
     pace.add_argument(
         "--batch-rows",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="pack N consecutive rows of one entity per message (ReadingBatch)",

@@ -11,10 +11,17 @@ from pydantic import ValidationError
 from anomstream.errors import settings_error
 from producers.datasets import DatasetLoader, DataSettings, loader_class
 
-__all__ = ["add_data_dir_argument", "add_dataset_arguments", "data_dir", "open_loader"]
+__all__ = [
+    "add_data_dir_argument",
+    "add_dataset_arguments",
+    "data_dir",
+    "open_loader",
+    "positive_int",
+]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1, with a one-line message otherwise."""
     try:
         value = int(text)
     except ValueError:
@@ -44,7 +51,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--timestamp-column", default="timestamp", help="csv: timestamp column")
     data.add_argument("--label-column", help="csv: optional 0/1 label column")
     data.add_argument("--config", type=Path, help="synthetic: sensor config (TOML)")
-    data.add_argument("--entities", type=_positive_int, help="synthetic: number of entities")
+    data.add_argument("--entities", type=positive_int, help="synthetic: number of entities")
     data.add_argument("--data-seed", type=int, help="synthetic: random seed of the data")
 
 
