@@ -186,11 +186,9 @@ def check_compatible(meta: dict[str, Any], channels: Sequence[str]) -> None:
     """Raise DetectorError unless the live feed has the model's channels, in its order."""
     expected = list(meta["channels"])
     got = list(channels)
+    model = f"model {meta.get('detector')!r} for {meta.get('dataset')}/{meta.get('entity')}"
     if len(expected) != len(got):
-        raise DetectorError(
-            f"model {meta.get('detector')!r} for {meta.get('dataset')}/{meta.get('entity')} "
-            f"expects {len(expected)} channels, the feed has {len(got)}"
-        )
+        raise DetectorError(f"{model} expects {len(expected)} channels, the feed has {len(got)}")
     if expected != got:
         differ = [
             f"{i}: {e!r} != {g!r}"
@@ -199,6 +197,5 @@ def check_compatible(meta: dict[str, Any], channels: Sequence[str]) -> None:
         ]
         shown = "; ".join(differ[:5]) + ("; ..." if len(differ) > 5 else "")
         raise DetectorError(
-            f"model {meta.get('detector')!r} expects other channel names (position: model != "
-            f"feed): {shown}"
+            f"{model} expects other channel names (position: model != feed): {shown}"
         )

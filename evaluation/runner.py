@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from detectors.artifacts import latest_version, load_model, save_model
+from detectors.artifacts import check_compatible, latest_version, load_model, save_model
 from detectors.pipeline import TrainConfig, TrainedModel, score_series, train
 from detectors.results import EntityArrays, EvaluationResult, evaluate, evaluate_pooled
 from detectors.thresholds import threshold_from_dict
@@ -56,6 +56,8 @@ def _save(models_dir: Path, data: EntityData, config: TrainConfig, model: Traine
 def _load(path: Path, data: EntityData) -> TrainedModel:
     loaded = load_model(path)
     meta = loaded.meta
+    # A model trained on other channels would score garbage: refuse it by name.
+    check_compatible(meta, list(data.channels))
     normalizer = Normalizer(np.asarray(meta["normalizer_mean"]), np.asarray(meta["normalizer_std"]))
     return TrainedModel(
         loaded.detector,

@@ -97,3 +97,23 @@ def test_an_unknown_detector_parameter_names_the_accepted_ones(
         "anomstream train: error: pca has no parameter depth; "
         "it takes: components, variance, tail, max_rows, seed"
     )
+
+
+def test_a_model_for_other_channels_is_refused_by_name(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--detector", "pca", "--window", "20", "--no-progress", "--entity", "sensor-000"]
+    models = ["--models-dir", str(tmp_path / "models")]
+    assert main(["train", "synthetic", "--config", str(config), *common, *models]) == 0
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(config.read_text().replace('"pressure"', '"flow"'))
+
+    status = main(
+        ["evaluate", "synthetic", "--config", str(renamed), *common, *models,
+         "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+
+    assert status == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("anomstream evaluate: error: model 'pca' for synthetic/sensor-000")
+    assert "flow" in err
