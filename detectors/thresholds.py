@@ -15,6 +15,7 @@ import numpy.typing as npt
 __all__ = [
     "THRESHOLDS",
     "MeanStdThreshold",
+    "NonparametricThreshold",
     "PotThreshold",
     "QuantileThreshold",
     "Threshold",
@@ -173,13 +174,32 @@ def _gpd_moments(excess: npt.NDArray[np.float64]) -> tuple[float, float]:
     return 0.5 * mean * (mean * mean / var + 1.0), gamma
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NonparametricThreshold(Threshold):
+    """Telemanom's dynamic threshold (Hundman et al. 2018): label-free, see error_scoring."""
+
+    kind: ClassVar[str] = "nonparametric"
+    z_min: float = 2.0
+    z_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.z_min < self.z_max:
+            raise ThresholdError(f"need 0 < z_min < z_max, got {self.z_min}, {self.z_max}")
+
+    def _fit(self, finite: npt.NDArray[np.float64]) -> float:
+        from detectors.error_scoring import nonparametric_threshold
+
+        return nonparametric_threshold(finite, (self.z_min, self.z_max))
+
+
 THRESHOLDS: Final[dict[str, type[Threshold]]] = {
-    cls.kind: cls for cls in (QuantileThreshold, MeanStdThreshold, PotThreshold)
+    cls.kind: cls
+    for cls in (QuantileThreshold, MeanStdThreshold, PotThreshold, NonparametricThreshold)
 }
 
 
 def make_threshold(kind: str, **params: Any) -> Threshold:
-    """An unfitted threshold of `kind` ("quantile", "mean_std", "pot") with `params`."""
+    """An unfitted threshold of `kind` (a key of THRESHOLDS) with `params`."""
     try:
         cls = THRESHOLDS[kind]
     except KeyError:

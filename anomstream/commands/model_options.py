@@ -11,6 +11,7 @@ from typing import Any
 from anomstream.commands.dataset_options import add_dataset_arguments, open_loader
 from anomstream.errors import CliError
 from detectors.registry import DETECTORS, detector_class
+from detectors.thresholds import THRESHOLDS
 from producers.datasets import LOADERS, DatasetLoader
 from producers.replay import select_entities
 
@@ -57,7 +58,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         default="pot",
-        choices=["pot", "quantile", "meanstd"],
+        choices=list(THRESHOLDS),
         help="label-free threshold on the training split's tail (default pot)",
     )
     parser.add_argument(

@@ -112,3 +112,17 @@ def test_make_threshold_validates() -> None:
         make_threshold("quantile", k=3.0)
     with pytest.raises(ThresholdError, match=r"\(0, 1\)"):
         make_threshold("pot", risk=1.5)
+
+
+def test_nonparametric_threshold_is_telemanoms_rule_and_round_trips() -> None:
+    from detectors.error_scoring import nonparametric_threshold
+    from detectors.thresholds import threshold_from_dict
+
+    rng = np.random.default_rng(4)
+    scores = np.concatenate([rng.exponential(1.0, 5000), np.full(20, 40.0)])
+
+    fitted = make_threshold("nonparametric").fit(scores)
+
+    assert fitted.value == nonparametric_threshold(scores)
+    assert fitted.decide(np.array([40.0, 0.5])).tolist() == [True, False]
+    assert threshold_from_dict(fitted.to_dict()) == fitted
