@@ -165,8 +165,11 @@ def _publish(tmp: Path, model_dir: Path) -> Path:
     raise DetectorError(f"could not claim a new version under {model_dir}")
 
 
-def load_model(path: Path | str) -> LoadedModel:
-    """Rebuild the detector saved in a `v<N>` directory (JSON and npz only, no pickle)."""
+def load_model(path: Path | str, device: str | None = None) -> LoadedModel:
+    """Rebuild the detector saved in a `v<N>` directory (JSON and npz only, no pickle).
+
+    `device` (auto, cpu, cuda) replaces the saved one for detectors that run on torch.
+    """
     from detectors.registry import detector_class  # lazily: it may import torch
 
     path = Path(path)
@@ -178,7 +181,11 @@ def load_model(path: Path | str) -> LoadedModel:
         raise DetectorError(f"{path} has format {meta.get('format')!r}; this code reads {FORMAT}")
     with np.load(path / STATE_FILE, allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
-    detector = detector_class(meta["detector"])(**meta["params"]).load_state(arrays)
+    cls = detector_class(meta["detector"])
+    params = dict(meta["params"])
+    if device is not None and cls.uses_torch:
+        params["device"] = device
+    detector = cls(**params).load_state(arrays)
     return LoadedModel(detector=detector, meta=meta, path=path)
 
 

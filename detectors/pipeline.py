@@ -10,15 +10,18 @@ import hashlib
 import inspect
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.artifacts import check_compatible, load_model
 from detectors.base import Detector, DetectorError
 from detectors.registry import detector_class
-from detectors.thresholds import Threshold, make_threshold
+from detectors.thresholds import Threshold, make_threshold, threshold_from_dict
 from detectors.windows import Normalizer, point_scores, sliding_windows
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "TrainedModel",
     "build_detector",
     "data_hash",
+    "load_trained",
     "score_series",
     "train",
 ]
@@ -98,6 +102,32 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         config.detector, len(head), seconds, config.threshold["kind"], threshold.value,
     )  # fmt: skip
     return TrainedModel(detector, normalizer, threshold, config.window, seconds, data_hash(values))
+
+
+def load_trained(
+    path: Path | str, channels: Sequence[str] | None = None, device: str | None = None
+) -> tuple[TrainedModel, dict[str, Any]]:
+    """The model saved in a `v<N>` directory, with its metadata.
+
+    `channels` (the live feed's, in order) are checked against the model's by name;
+    `device` overrides where a deep detector runs (the machine may differ from training's).
+    """
+    loaded = load_model(path, device=device)
+    meta = loaded.meta
+    if channels is not None:
+        check_compatible(meta, channels)
+    normalizer = Normalizer(
+        np.asarray(meta["normalizer"]["mean"], dtype=np.float64),
+        np.asarray(meta["normalizer"]["std"], dtype=np.float64),
+    )
+    model = TrainedModel(
+        loaded.detector,
+        normalizer,
+        threshold_from_dict(meta["threshold"]),
+        int(meta["window"]),
+        train_hash=str(meta.get("train_hash", "")),
+    )
+    return model, meta
 
 
 def build_detector(name: str, params: dict[str, Any]) -> Detector:

@@ -11,11 +11,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from detectors.artifacts import check_compatible, latest_version, load_model, save_model
-from detectors.pipeline import TrainConfig, TrainedModel, score_series, train
+from detectors.artifacts import latest_version, save_model
+from detectors.pipeline import TrainConfig, TrainedModel, load_trained, score_series, train
 from detectors.results import EntityArrays, EvaluationResult, evaluate, evaluate_pooled
-from detectors.thresholds import threshold_from_dict
-from detectors.windows import Normalizer
 from evaluation.plots import plot_entity
 from producers.datasets import DatasetError, DatasetLoader, EntityData
 
@@ -53,19 +51,10 @@ def _save(models_dir: Path, data: EntityData, config: TrainConfig, model: Traine
     )
 
 
-def _load(path: Path, data: EntityData) -> TrainedModel:
-    loaded = load_model(path)
-    meta = loaded.meta
-    # A model trained on other channels would score garbage: refuse it by name.
-    check_compatible(meta, list(data.channels))
-    normalizer = Normalizer(np.asarray(meta["normalizer_mean"]), np.asarray(meta["normalizer_std"]))
-    return TrainedModel(
-        loaded.detector,
-        normalizer,
-        threshold_from_dict(meta["threshold"]),
-        int(meta["window"]),
-        train_hash=str(meta.get("train_hash", "")),
-    )
+def _load(path: Path, data: EntityData, device: str | None) -> TrainedModel:
+    # A model trained on other channels would score garbage: load_trained refuses it by name.
+    model, _ = load_trained(path, list(data.channels), device=device)
+    return model
 
 
 def train_entities(
@@ -93,7 +82,8 @@ def _model_for(
     )
     if path is not None:
         log.info("using %s", path)
-        return _load(path, data)
+        device = config.params.get("device")
+        return _load(path, data, device if isinstance(device, str) else None)
     model = train(data.train.values, config)
     _save(models_dir, data, config, model)
     return model

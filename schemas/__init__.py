@@ -15,6 +15,7 @@ from schemas._messages import (
     Reading,
     ReadingBatch,
     Score,
+    ScoreBatch,
     channel_values,
     to_row,
     to_rows,
@@ -26,7 +27,7 @@ from schemas._types import (
     ChannelContribution,
     Message,
 )
-from schemas._wire import encode_reading, encode_reading_batch
+from schemas._wire import encode_reading, encode_reading_batch, encode_score, encode_score_batch
 from schemas.topics import (
     ALERTS_TOPIC,
     DATASETS,
@@ -54,6 +55,7 @@ __all__ = [
     "ReadingBatch",
     "SchemaError",
     "Score",
+    "ScoreBatch",
     "TopicSettings",
     "TopicSpec",
     "channel_values",
@@ -62,6 +64,8 @@ __all__ = [
     "encode_key",
     "encode_reading",
     "encode_reading_batch",
+    "encode_score",
+    "encode_score_batch",
     "json_schemas",
     "readings_topic",
     "scores_topic",

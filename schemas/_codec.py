@@ -9,7 +9,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas._messages import Alert, DeadLetter, Reading, ReadingBatch, Score
+from schemas._messages import Alert, DeadLetter, Reading, ReadingBatch, Score, ScoreBatch
 from schemas._types import Message
 
 __all__ = [
@@ -26,7 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 
 # Every top-level message type, by the name used for its schema file.
 MESSAGE_TYPES: Final[dict[str, type[Message]]] = {
-    model.__name__: model for model in (Reading, ReadingBatch, Score, Alert, DeadLetter)
+    model.__name__: model for model in (Reading, ReadingBatch, Score, ScoreBatch, Alert, DeadLetter)
 }
 
 

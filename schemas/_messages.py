@@ -28,6 +28,7 @@ __all__ = [
     "Reading",
     "ReadingBatch",
     "Score",
+    "ScoreBatch",
     "channel_values",
     "to_row",
     "to_rows",
@@ -138,10 +139,71 @@ class Score(Message):
     detector: NonEmptyStr
     model_version: NonEmptyStr
     top_channels: TopChannels = Field(default_factory=list, max_length=MAX_TOP_CHANNELS)
+    label: Label | None = Field(
+        default=None, description="The reading's ground-truth label, passed through when sent."
+    )
     ingested_at: Timestamp | None = Field(
         default=None, description="When the stream app read the reading."
     )
     scored_at: Timestamp
+
+
+class ScoreBatch(Message):
+    """Scores of consecutive readings of one entity (a scored `ReadingBatch`); seqs are
+    first_seq + position. Lists run in parallel; `top_channels` is empty where normal."""
+
+    dataset: DatasetSlug
+    entity: NonEmptyStr
+    first_seq: SeqNumber
+    event_times: list[Timestamp] = Field(min_length=1)
+    scores: list[FiniteFloat]
+    is_anomaly: list[bool]
+    labels: list[Label | None] | None = None
+    top_channels: list[TopChannels] = Field(default_factory=list)
+    threshold: FiniteFloat
+    detector: NonEmptyStr
+    model_version: NonEmptyStr
+    ingested_at: Timestamp | None = None
+    scored_at: Timestamp
+
+    @field_validator("scores", "is_anomaly", "labels", "top_channels")
+    @classmethod
+    def _one_per_reading(cls, values: list[Any] | None, info: ValidationInfo) -> Any:
+        times = info.data.get("event_times")
+        # top_channels may be left empty when no reading of the batch is anomalous.
+        empty_ok = info.field_name == "top_channels" and not values
+        if values is not None and times is not None and len(values) != len(times):
+            if not empty_ok:
+                raise PydanticCustomError(
+                    "length",
+                    "{got} entries for {times} event times; expected one per reading",
+                    {"got": len(values), "times": len(times)},
+                )
+        return values
+
+    def expand(self) -> list[Score]:
+        """One `Score` per reading, with seqs first_seq, first_seq + 1, ..."""
+        n = len(self.event_times)
+        labels = self.labels if self.labels is not None else [None] * n
+        tops = self.top_channels or [[] for _ in range(n)]
+        return [
+            Score.model_construct(
+                dataset=self.dataset,
+                entity=self.entity,
+                seq=self.first_seq + i,
+                event_time=self.event_times[i],
+                score=self.scores[i],
+                threshold=self.threshold,
+                is_anomaly=self.is_anomaly[i],
+                detector=self.detector,
+                model_version=self.model_version,
+                top_channels=tops[i],
+                label=labels[i],
+                ingested_at=self.ingested_at,
+                scored_at=self.scored_at,
+            )
+            for i in range(n)
+        ]
 
 
 class Alert(Message):

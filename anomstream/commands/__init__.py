@@ -13,6 +13,7 @@ from anomstream.commands import (
     schemas_cmd,
     topics_cmd,
     train_cmd,
+    worker_cmd,
 )
 
 __all__ = ["COMMANDS", "Command"]
@@ -32,4 +33,5 @@ COMMANDS: tuple[Command, ...] = (
     evaluate_cmd,
     schemas_cmd,
     topics_cmd,
+    worker_cmd,
 )

@@ -25,10 +25,11 @@ def test_schemas_writes_one_json_schema_per_message_type(
         "Reading.schema.json",
         "ReadingBatch.schema.json",
         "Score.schema.json",
+        "ScoreBatch.schema.json",
     ]
     reading = json.loads((tmp_path / "out" / "Reading.schema.json").read_text())
     assert {"dataset", "entity", "seq", "event_time", "values"} <= set(reading["required"])
-    assert capsys.readouterr().out.count(".schema.json") == 5
+    assert capsys.readouterr().out.count(".schema.json") == 6
 
 
 def test_topics_list_follows_the_environment(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +25,7 @@ from schemas import (
     ReadingBatch,
     SchemaError,
     Score,
+    ScoreBatch,
     channel_values,
     decode,
     encode,
@@ -51,6 +53,12 @@ def sample(model: type[BaseModel]) -> BaseModel:
         Score: lambda: Score(
             dataset="skab", entity="valve1", seq=3, event_time=T0, score=4.5, threshold=2.0,
             is_anomaly=True, detector="pca", model_version="2024-03-01.1", top_channels=TOP,
+            label=1, ingested_at=T0, scored_at=T1,
+        ),
+        ScoreBatch: lambda: ScoreBatch(
+            dataset="smd", entity="machine-1-1", first_seq=10, event_times=[T0, T1],
+            scores=[0.5, 4.5], is_anomaly=[False, True], labels=[0, None],
+            top_channels=[[], TOP], threshold=2.0, detector="pca", model_version="3",
             ingested_at=T0, scored_at=T1,
         ),
         Alert: lambda: Alert(
@@ -71,7 +79,14 @@ ALL_MODELS = list(MESSAGE_TYPES.values())
 
 
 def test_message_types_cover_every_model() -> None:
-    assert set(MESSAGE_TYPES) == {"Reading", "ReadingBatch", "Score", "Alert", "DeadLetter"}
+    assert set(MESSAGE_TYPES) == {
+        "Reading",
+        "ReadingBatch",
+        "Score",
+        "ScoreBatch",
+        "Alert",
+        "DeadLetter",
+    }
 
 
 @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
@@ -221,3 +236,25 @@ def test_schema_error_is_one_value_error_that_pickles() -> None:
         err.model, err.field, err.reason, str(err),
     )  # fmt: skip
     assert err.field == "entity" and len(err.errors) == 4 and "(and 3 more errors)" in str(err)
+
+
+def test_a_score_batch_expands_to_one_score_per_reading() -> None:
+    batch = sample(ScoreBatch)
+    assert isinstance(batch, ScoreBatch)
+    scores = batch.expand()
+    assert [s.seq for s in scores] == [10, 11]
+    assert [s.is_anomaly for s in scores] == [False, True]
+    assert scores[1].top_channels == TOP and scores[0].top_channels == []
+    assert [s.label for s in scores] == [0, None]
+    # Each expanded score is a valid Score on its own.
+    for score in scores:
+        assert decode(encode(score), Score) == score
+
+
+def test_a_score_batch_with_a_missing_score_names_the_field() -> None:
+    batch = sample(ScoreBatch)
+    data = batch.model_dump(mode="json")
+    data["scores"] = [1.0]
+    with pytest.raises(SchemaError) as caught:
+        decode(orjson.dumps(data), ScoreBatch)
+    assert caught.value.field == "scores"

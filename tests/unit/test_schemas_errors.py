@@ -18,6 +18,7 @@ from schemas import (
     ReadingBatch,
     SchemaError,
     Score,
+    ScoreBatch,
     decode,
     encode,
 )
@@ -40,6 +41,12 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
         "dataset": "skab", "entity": "valve1", "seq": 3, "event_time": T0, "score": 4.5,
         "threshold": 2.0, "is_anomaly": True, "detector": "pca", "model_version": "1",
         "top_channels": [{"channel": "temp", "contribution": 0.5}], "scored_at": T0,
+    },
+    ScoreBatch: {
+        "dataset": "smd", "entity": "m", "first_seq": 0, "event_times": [T0, T0],
+        "scores": [0.5, 4.5], "is_anomaly": [False, True], "labels": [0, 1],
+        "top_channels": [[], [{"channel": "a", "contribution": 0.5}]], "threshold": 2.0,
+        "detector": "pca", "model_version": "1", "scored_at": T0,
     },
     Alert: {
         "alert_id": "a1", "dataset": "skab", "entity": "valve1", "state": "resolved",

@@ -14,10 +14,14 @@ from producers.row_blocks import rfc3339_utc
 from schemas import (
     Reading,
     ReadingBatch,
+    Score,
+    ScoreBatch,
     decode,
     encode,
     encode_reading,
     encode_reading_batch,
+    encode_score,
+    encode_score_batch,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -88,3 +92,47 @@ def test_whole_seconds_are_written_like_pydantic() -> None:
 
     assert rfc3339_utc(times) == ["1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z"]
     assert rfc3339_utc(times + 5_000)[0] == "1970-01-01T00:00:00.000005Z"
+
+
+def test_encode_score_batch_matches_the_model_with_numpy_columns() -> None:
+    scores = np.array([0.25, 7.5, 1e-12])
+    fields = {
+        "dataset": "smd",
+        "entity": "machine-1-1",
+        "first_seq": 40,
+        "event_times": rfc3339_utc(np.array([0, 1, 2], dtype=np.int64) * 10**9),
+        "labels": [0, 1, None],
+        "top_channels": [[], [{"channel": "cpu", "contribution": 3.5}], []],
+        "threshold": 2.0,
+        "detector": "pca",
+        "model_version": "v3",
+        "ingested_at": T0,
+        "scored_at": T0 + timedelta(milliseconds=5),
+    }
+    wire = encode_score_batch(**fields, scores=scores, is_anomaly=scores > 2.0)  # type: ignore[arg-type]
+    decoded = decode(wire, ScoreBatch)
+    expected = ScoreBatch(**fields, scores=scores.tolist(), is_anomaly=[False, True, False])  # type: ignore[arg-type]
+    assert decoded == expected
+    assert json.loads(wire) == json.loads(encode(expected))
+
+
+@pytest.mark.parametrize("label", [None, 0, 1])
+def test_encode_score_matches_the_model(label: int | None) -> None:
+    fields = {
+        "dataset": "skab",
+        "entity": "valve1",
+        "seq": 7,
+        "event_time": "2026-03-01T12:00:00.250000Z",
+        "score": float(np.float64(3.25)),
+        "threshold": 1.5,
+        "is_anomaly": True,
+        "detector": "pca",
+        "model_version": "v1",
+        "top_channels": [{"channel": "temp", "contribution": 0.75}],
+        "label": label,
+        "ingested_at": None,
+        "scored_at": T0,
+    }
+    wire = encode_score(**fields)  # type: ignore[arg-type]
+    assert decode(wire, Score) == Score(**fields)  # type: ignore[arg-type]
+    assert json.loads(wire) == json.loads(encode(decode(wire, Score)))

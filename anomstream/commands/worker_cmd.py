@@ -1,0 +1,54 @@
+"""`anomstream worker`: the stream worker, which is `faust -A stream_app.app worker`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from anomstream.errors import settings_error
+from stream_app.settings import AlertPolicy, WorkerSettings
+
+_FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the stream worker: readings in, scores and alerts out",
+        description=(
+            "Runs `faust -A stream_app.app worker`. Settings come from the environment: "
+            "ANOMSTREAM_KAFKA_BOOTSTRAP; ANOMSTREAM_WORKER_TOPICS (names or a ^regex, "
+            "default ^readings\\..+), _GROUP_ID, _WORKER_ID (unique per running worker, "
+            "stable across its restarts), _MODELS_DIR (or ANOMSTREAM_MODELS_DIR), _DETECTOR, "
+            "_DEVICE, _STRIDE, _BATCH_MAX_MESSAGES, _BATCH_WAIT_MS, _UNKNOWN_ENTITY "
+            "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_PORT (serves /metrics); "
+            "ANOMSTREAM_ALERT_CONSECUTIVE, _QUIET, _UPDATE_EVERY, _TOP_CHANNELS. "
+            "Scores are published in Kafka transactions: read them with "
+            "isolation.level=read_committed to see each exactly once."
+        ),
+    )
+    parser.add_argument(
+        "--loglevel",
+        choices=sorted(_FAUST_LEVELS),
+        default="info",
+        help="the worker's log level (default info)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Check the settings here, so a bad one is a one-line error and not a worker crash.
+    try:
+        WorkerSettings()
+        AlertPolicy()
+    except ValidationError as exc:
+        prefix = "ANOMSTREAM_ALERT_" if exc.title == "AlertPolicy" else "ANOMSTREAM_WORKER_"
+        raise settings_error(exc, prefix) from None
+    argv = [sys.executable, "-m", "faust", "-A", "stream_app.app", "worker"]
+    argv += ["--loglevel", _FAUST_LEVELS[args.loglevel]]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - the worker replaces this process

@@ -1,0 +1,130 @@
+"""The alert lifecycle of one entity: opened, updated while it lasts, resolved when quiet.
+
+Pure state machine over scored readings; its state is a small dict so that it can be
+saved with the worker's offsets and restored after a restart or a rebalance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stream_app.settings import AlertPolicy
+
+__all__ = ["AlertStep", "AlertTracker"]
+
+
+@dataclass(frozen=True)
+class AlertStep:
+    """One lifecycle event to publish: state and the incident as it stands."""
+
+    state: str  # opened, updated or resolved
+    alert_id: str
+    start_seq: int
+    start_time: str
+    end_seq: int | None
+    end_time: str | None
+    peak_score: float
+    top_channels: list[tuple[str, float]]
+
+
+@dataclass
+class _State:
+    above_run: int = 0
+    below_run: int = 0
+    # The run of anomalous points that may open an alert: where it started. The peak is
+    # that run's until the alert opens, then the incident's.
+    run_start_seq: int = -1
+    run_start_time: str = ""
+    open: bool = False
+    start_seq: int = -1
+    start_time: str = ""
+    last_anomaly_seq: int = -1
+    last_anomaly_time: str = ""
+    peak_score: float = 0.0
+    peak_channels: list[tuple[str, float]] = field(default_factory=list)
+    since_update: int = 0
+
+
+class AlertTracker:
+    """Feeds on (seq, time, score, verdict, top channels) and yields lifecycle events.
+
+    An alert opens after `consecutive` anomalous scores in a row, starting at the first of
+    them; while open it is re-published every `update_every` scores with its peak; it
+    resolves after `quiet` normal scores in a row, ending at the last anomalous one.
+    Alert ids are `<dataset>/<entity>/<start seq>`, so reprocessing gives the same ids.
+    """
+
+    def __init__(self, prefix: str, policy: AlertPolicy, state: dict[str, Any] | None = None):
+        self._prefix = prefix
+        self._policy = policy
+        self._s = _State(**state) if state else _State()
+        if state:
+            self._s.peak_channels = [(str(c), float(v)) for c, v in self._s.peak_channels]
+
+    @property
+    def is_open(self) -> bool:
+        return self._s.open
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state; `AlertTracker(prefix, policy, state)` continues from it."""
+        out = asdict(self._s)
+        out["peak_channels"] = [list(pair) for pair in self._s.peak_channels]
+        return out
+
+    def step(
+        self,
+        seq: int,
+        time: str,
+        score: float,
+        anomalous: bool,
+        top_channels: list[tuple[str, float]],
+    ) -> AlertStep | None:
+        s, policy = self._s, self._policy
+        if anomalous:
+            if s.above_run == 0 and not s.open:
+                s.run_start_seq, s.run_start_time = seq, time
+                s.peak_score, s.peak_channels = score, top_channels
+            s.above_run += 1
+            s.below_run = 0
+            s.last_anomaly_seq, s.last_anomaly_time = seq, time
+            if score > s.peak_score:
+                s.peak_score, s.peak_channels = score, top_channels
+            if not s.open and s.above_run >= policy.consecutive:
+                return self._open()
+        else:
+            s.above_run = 0
+            s.below_run += 1
+            if s.open and s.below_run >= policy.quiet:
+                return self._resolve()
+        if s.open:
+            s.since_update += 1
+            if s.since_update >= policy.update_every:
+                s.since_update = 0
+                return self._event("updated")
+        return None
+
+    def _open(self) -> AlertStep:
+        s = self._s
+        s.open, s.since_update = True, 0
+        s.start_seq, s.start_time = s.run_start_seq, s.run_start_time
+        return self._event("opened")
+
+    def _resolve(self) -> AlertStep:
+        event = self._event("resolved")
+        self._s = _State(below_run=self._s.below_run)
+        return event
+
+    def _event(self, state: str) -> AlertStep:
+        s = self._s
+        resolved = state == "resolved"
+        return AlertStep(
+            state=state,
+            alert_id=f"{self._prefix}/{s.start_seq}",
+            start_seq=s.start_seq,
+            start_time=s.start_time,
+            end_seq=s.last_anomaly_seq if resolved else None,
+            end_time=s.last_anomaly_time if resolved else None,
+            peak_score=s.peak_score,
+            top_channels=list(s.peak_channels),
+        )

@@ -1,0 +1,117 @@
+"""What the worker holds per (dataset, entity): model, window, last seq, alert state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.alert_tracker import AlertTracker
+from stream_app.ingest import Rows
+from stream_app.model_store import ActiveModel
+from stream_app.settings import AlertPolicy
+from stream_app.window_buffer import WindowBuffer
+
+__all__ = ["EntityState", "PendingRows"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class PendingRows:
+    """Rows of one message queued for scoring in this cycle (already seq-checked)."""
+
+    rows: Rows
+    values: FloatArray  # in the model's channel order, rows before `skip` dropped
+    skip: int  # leading rows of the message that were duplicates
+    offset: int
+    timestamp_ms: int
+
+    @property
+    def first_seq(self) -> int:
+        return self.rows.first_seq + self.skip
+
+
+@dataclass
+class EntityState:
+    """One entity's live state; `snapshot()` is what survives a restart with the offsets."""
+
+    dataset: str
+    entity: str
+    topic: str
+    partition: int
+    model: ActiveModel
+    buffer: WindowBuffer
+    tracker: AlertTracker
+    last_seq: int = -1
+    pending: list[PendingRows] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls, dataset: str, entity: str, topic: str, partition: int, model: ActiveModel,
+        policy: AlertPolicy, alert_state: dict[str, Any] | None = None,
+    ) -> EntityState:  # fmt: skip
+        return cls(
+            dataset=dataset,
+            entity=entity,
+            topic=topic,
+            partition=partition,
+            model=model,
+            buffer=WindowBuffer(model.window, len(model.channels)),
+            tracker=AlertTracker(f"{dataset}/{entity}", policy, alert_state),
+        )
+
+    @property
+    def pending_last_seq(self) -> int:
+        if self.pending:
+            last = self.pending[-1]
+            return last.rows.first_seq + len(last.rows) - 1
+        return self.last_seq
+
+    def in_model_order(self, rows: Rows) -> FloatArray | str:
+        """The rows' values in the model's channel order, or why they do not fit it."""
+        expected = self.model.channels
+        if rows.channels == expected:
+            return rows.values
+        if len(rows.channels) != len(expected):
+            return (
+                f"{len(rows.channels)} channels; the model for {self.dataset}/{self.entity} "
+                f"({self.model.detector} {self.model.version}) expects {len(expected)}"
+            )
+        index = {name: i for i, name in enumerate(rows.channels)}
+        missing = [name for name in expected if name not in index]
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            return f"channels the model expects are missing: {shown}"
+        return rows.values[:, [index[name] for name in expected]]
+
+    def swap_model(self, model: ActiveModel) -> None:
+        """Serve a new model version, keeping the window held so far (renormalised)."""
+        held = self.buffer.held_raw()
+        count = self.buffer.count
+        if model.window != self.buffer.window or len(model.channels) != self.buffer.channels:
+            self.buffer = WindowBuffer(model.window, len(model.channels))
+            held = held[-(model.window - 1) :] if model.window > 1 else held[:0]
+            if held.shape[1] == len(model.channels) and len(held):
+                offsets = np.zeros(len(held), dtype=np.int64)
+                self.buffer.append(held, model.model.normalizer.transform(held), offsets)
+            self.buffer.count = len(held) if len(held) < model.window - 1 else count
+        elif len(held):
+            self.buffer.renormalise(model.model.normalizer.transform(held))
+        self.model = model
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "dataset": self.dataset,
+            "entity": self.entity,
+            "last_seq": self.last_seq,
+            "count": self.buffer.count,
+            "window": self.buffer.window,
+            "window_start_offset": self.buffer.window_start_offset(),
+            "model": str(self.model.path),
+            "alert": self.tracker.state(),
+        }

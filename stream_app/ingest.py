@@ -1,0 +1,208 @@
+"""Readings off the wire into numpy rows, or a reason the message cannot be used.
+
+The hot path parses JSON with orjson and checks the structure by hand; it accepts only
+messages the pydantic models accept as well. Anything it is unsure about (missing values,
+odd types, timestamps not in UTC "Z" form) goes through `schemas.decode`, which either
+accepts the message or says precisely what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from schemas import Reading, ReadingBatch, SchemaError, decode
+
+__all__ = ["IngestError", "Rows", "parse_readings"]
+
+FloatArray = npt.NDArray[np.float64]
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")
+_READING_KEYS = frozenset({"schema_version", "dataset", "entity", "seq", "event_time", "values"})
+_BATCH_KEYS = frozenset(
+    {"schema_version", "dataset", "entity", "first_seq", "event_times", "channels", "rows"}
+)
+_NUMERIC = (np.dtype(np.float64), np.dtype(np.int64))
+
+
+class IngestError(ValueError):
+    """A message that cannot be scored; `kind` is the metric label, the text the detail."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Consecutive readings of one entity: seqs first_seq.., values (n, C), NaN = missing."""
+
+    dataset: str
+    entity: str
+    first_seq: int
+    event_times: list[str]
+    channels: tuple[str, ...]
+    values: FloatArray
+    labels: list[int | None] | None
+
+    def __len__(self) -> int:
+        return len(self.event_times)
+
+
+def parse_readings(raw: bytes | None) -> Rows:
+    """A `Reading` or `ReadingBatch` as rows; raises IngestError saying what is wrong."""
+    if raw is None:
+        raise IngestError("undecodable", "the message has no value")
+    fast = _fast_path(raw)
+    return fast if fast is not None else _validated(raw)
+
+
+def _fast_path(raw: bytes) -> Rows | None:
+    # JSON booleans are numbers to numpy but not to the models: let pydantic judge them.
+    if b"true" in raw or b"false" in raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("schema_version", 1) != 1:
+        return None
+    if "rows" in doc:
+        return _fast_batch(doc)
+    return _fast_reading(doc)
+
+
+def _common_ok(doc: dict[str, object], seq_key: str) -> bool:
+    dataset, entity, seq = doc.get("dataset"), doc.get("entity"), doc.get(seq_key)
+    return (
+        type(dataset) is str
+        and _SLUG.fullmatch(dataset) is not None
+        and type(entity) is str
+        and entity != ""
+        and type(seq) is int
+        and seq >= 0
+    )
+
+
+def _numeric(rows: object, shape: tuple[int, int]) -> FloatArray | None:
+    try:
+        array = np.asarray(rows)
+    except ValueError:
+        return None  # ragged rows
+    if array.dtype not in _NUMERIC or array.shape != shape:
+        return None  # None (missing values), strings or nesting: the models decide
+    values = array.astype(np.float64, copy=False)
+    return values if np.isfinite(values).all() else None
+
+
+def _labels_ok(labels: object, count: int) -> bool:
+    if labels is None:
+        return True
+    return (
+        isinstance(labels, list)
+        and len(labels) == count
+        and all(label is None or (type(label) is int and 0 <= label <= 1) for label in labels)
+    )
+
+
+def _fast_batch(doc: dict[str, object]) -> Rows | None:
+    if not _BATCH_KEYS <= doc.keys() <= _BATCH_KEYS | {"labels"}:
+        return None
+    if not _common_ok(doc, "first_seq"):
+        return None
+    times, channels, rows = doc["event_times"], doc["channels"], doc["rows"]
+    if not isinstance(times, list) or not times or not isinstance(channels, list) or not channels:
+        return None
+    if not all(type(t) is str and _UTC_TIME.fullmatch(t) for t in times):
+        return None
+    if not all(type(c) is str and c for c in channels) or len(set(channels)) != len(channels):
+        return None
+    values = _numeric(rows, (len(times), len(channels)))
+    labels = doc.get("labels")
+    if values is None or not _labels_ok(labels, len(times)):
+        return None
+    return Rows(
+        dataset=str(doc["dataset"]),
+        entity=str(doc["entity"]),
+        first_seq=int(doc["first_seq"]),  # type: ignore[call-overload]
+        event_times=times,
+        channels=tuple(channels),
+        values=values,
+        labels=labels,  # type: ignore[arg-type]
+    )
+
+
+def _fast_reading(doc: dict[str, object]) -> Rows | None:
+    if not _READING_KEYS <= doc.keys() <= _READING_KEYS | {"label"}:
+        return None
+    if not _common_ok(doc, "seq"):
+        return None
+    event_time, values, label = doc["event_time"], doc["values"], doc.get("label")
+    if type(event_time) is not str or not _UTC_TIME.fullmatch(event_time):
+        return None
+    if not isinstance(values, dict) or not values or not all(values):
+        return None
+    row = _numeric([list(values.values())], (1, len(values)))
+    if row is None or not _labels_ok([label], 1):
+        return None
+    return Rows(
+        dataset=str(doc["dataset"]),
+        entity=str(doc["entity"]),
+        first_seq=int(doc["seq"]),  # type: ignore[call-overload]
+        event_times=[event_time],
+        channels=tuple(values),
+        values=row,
+        labels=None if label is None else [label],  # type: ignore[list-item]
+    )
+
+
+def _validated(raw: bytes) -> Rows:
+    try:
+        if b'"rows"' in raw:
+            return _from_batch(decode(raw, ReadingBatch))
+        return _from_reading(decode(raw, Reading))
+    except SchemaError as exc:
+        if not exc.field and ("JSON" in exc.reason or "UTF-8" in exc.reason):
+            raise IngestError("undecodable", str(exc)) from None
+        kind = "non_finite" if "finite" in exc.reason else "schema"
+        raise IngestError(kind, str(exc)) from None
+
+
+def _utc(time: datetime) -> str:
+    return time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _as_float(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _from_batch(batch: ReadingBatch) -> Rows:
+    values = np.array([[_as_float(v) for v in row] for row in batch.rows], dtype=np.float64)
+    return Rows(
+        dataset=batch.dataset,
+        entity=batch.entity,
+        first_seq=batch.first_seq,
+        event_times=[_utc(t) for t in batch.event_times],
+        channels=tuple(batch.channels),
+        values=values.reshape(len(batch.rows), len(batch.channels)),
+        labels=batch.labels,
+    )
+
+
+def _from_reading(reading: Reading) -> Rows:
+    return Rows(
+        dataset=reading.dataset,
+        entity=reading.entity,
+        first_seq=reading.seq,
+        event_times=[_utc(reading.event_time)],
+        channels=tuple(reading.values),
+        values=np.array([[_as_float(v) for v in reading.values.values()]], dtype=np.float64),
+        labels=None if reading.label is None else [reading.label],
+    )

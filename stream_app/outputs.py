@@ -1,0 +1,155 @@
+"""The worker's outgoing messages: scores, alerts, dead letters and state snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from schemas import (
+    ALERTS_TOPIC,
+    DEADLETTER_TOPIC,
+    Alert,
+    AlertState,
+    ChannelContribution,
+    DeadLetter,
+    encode,
+    encode_score,
+    encode_score_batch,
+    scores_topic,
+)
+from stream_app.alert_tracker import AlertStep
+
+if TYPE_CHECKING:
+    from stream_app.entity_state import EntityState, PendingRows
+    from stream_app.processor import InMessage
+
+__all__ = ["OutMessage", "Outputs"]
+
+TopChannels = dict[int, list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """A record to publish; `partition` None lets the producer's partitioner choose."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+
+
+def _channels(pairs: list[tuple[str, float]]) -> list[dict[str, object]]:
+    return [{"channel": name, "contribution": value} for name, value in pairs]
+
+
+class Outputs:
+    """Encodes outputs; one instance per worker (it knows the state topic)."""
+
+    def __init__(self, state_topic: str, top_channels: int) -> None:
+        self.state_topic = state_topic
+        self.top_channels = top_channels
+
+    def scores(
+        self,
+        state: EntityState,
+        pending: PendingRows,
+        picked: list[tuple[int, int]],
+        scores: npt.NDArray[np.float64],
+        verdicts: npt.NDArray[np.bool_],
+        tops: TopChannels,
+        ingested_at: str,
+        scored_at: str,
+    ) -> list[OutMessage]:
+        """Scores for the picked rows of one message: (row in message, index in scores).
+
+        A single reading gives a `Score`; consecutive rows of a batch one `ScoreBatch`; rows
+        that are not consecutive (stride > 1) one `Score` each.
+        """
+        topic, key, model = scores_topic(state.dataset), state.entity.encode(), state.model
+        rows = pending.rows
+        labels = rows.labels
+        consecutive = picked[-1][0] - picked[0][0] == len(picked) - 1
+        if len(picked) > 1 and consecutive:
+            local0, index0 = picked[0]
+            index = slice(index0, index0 + len(picked))
+            at = pending.skip + local0
+            flags = verdicts[index]
+            value = encode_score_batch(
+                dataset=state.dataset,
+                entity=state.entity,
+                first_seq=pending.first_seq + local0,
+                event_times=rows.event_times[at : at + len(picked)],
+                scores=scores[index],
+                is_anomaly=flags,
+                labels=labels[at : at + len(picked)] if labels is not None else None,
+                top_channels=[_channels(tops.get(i, [])) for _, i in picked] if flags.any() else [],
+                threshold=model.threshold,
+                detector=model.detector,
+                model_version=model.version,
+                ingested_at=ingested_at,
+                scored_at=scored_at,
+            )
+            return [OutMessage(topic, key, value)]
+        out = []
+        for local, i in picked:
+            at = pending.skip + local
+            value = encode_score(
+                dataset=state.dataset,
+                entity=state.entity,
+                seq=pending.first_seq + local,
+                event_time=rows.event_times[at],
+                score=float(scores[i]),
+                threshold=model.threshold,
+                is_anomaly=bool(verdicts[i]),
+                detector=model.detector,
+                model_version=model.version,
+                top_channels=_channels(tops.get(i, [])),
+                label=labels[at] if labels is not None else None,
+                ingested_at=ingested_at,
+                scored_at=scored_at,
+            )
+            out.append(OutMessage(topic, key, value))
+        return out
+
+    def alert(self, state: EntityState, step: AlertStep, emitted_at: str) -> OutMessage:
+        alert = Alert(
+            alert_id=step.alert_id,
+            dataset=state.dataset,
+            entity=state.entity,
+            state=AlertState(step.state),
+            start_seq=step.start_seq,
+            end_seq=step.end_seq,
+            start_time=datetime.fromisoformat(step.start_time),
+            end_time=datetime.fromisoformat(step.end_time) if step.end_time else None,
+            peak_score=step.peak_score,
+            threshold=state.model.threshold,
+            top_channels=[
+                ChannelContribution(channel=c, contribution=v) for c, v in step.top_channels
+            ],
+            detector=state.model.detector,
+            model_version=state.model.version,
+            emitted_at=datetime.fromisoformat(emitted_at),
+        )
+        return OutMessage(ALERTS_TOPIC, state.entity.encode(), encode(alert))
+
+    def dead_letter(self, message: InMessage, reason: str, failed_at: str) -> OutMessage:
+        letter = DeadLetter(
+            raw=message.value or b"",
+            key=message.key,
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=reason,
+            failed_at=datetime.fromisoformat(failed_at),
+        )
+        return OutMessage(DEADLETTER_TOPIC, message.key, encode(letter))
+
+    def snapshot(self, state: EntityState) -> OutMessage:
+        """The entity's state, to the state topic's partition of the entity's input."""
+        key = f"{state.topic}|{state.entity}".encode()
+        return OutMessage(self.state_topic, key, orjson.dumps(state.snapshot()), state.partition)
