@@ -76,7 +76,7 @@ class Engine:
                 "group.id": self.settings.group_id,
                 "client.id": f"anomstream-worker-{self.settings.worker_id}",
                 "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
+                "auto.offset.reset": self.settings.start_from,
                 "isolation.level": "read_committed",
                 "partition.assignment.strategy": "cooperative-sticky",
                 "session.timeout.ms": self.settings.session_timeout_ms,

@@ -36,6 +36,8 @@ class WorkerSettings(BaseSettings):
     # Comma-separated topics; an entry starting with '^' is a regular expression.
     topics: str = r"^readings\..+"
     group_id: str = "anomstream-worker"
+    # Where a group with no committed offsets starts: the whole retained topic, or new data.
+    start_from: Literal["earliest", "latest"] = "earliest"
     # Names this worker's transactional producer: stable across restarts so a restarted
     # worker fences its crashed predecessor; distinct for workers running side by side.
     worker_id: str = Field(default_factory=socket.gethostname)

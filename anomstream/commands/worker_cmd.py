@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Runs `faust -A stream_app.app worker`. Settings come from the environment: "
             "ANOMSTREAM_KAFKA_BOOTSTRAP; ANOMSTREAM_WORKER_TOPICS (names or a ^regex, "
-            "default ^readings\\..+), _GROUP_ID, _WORKER_ID (unique per running worker, "
+            "default ^readings\\..+), _GROUP_ID, _START_FROM (earliest|latest), "
+            "_WORKER_ID (unique per running worker, "
             "stable across its restarts), _MODELS_DIR (or ANOMSTREAM_MODELS_DIR), _DETECTOR, "
             "_DEVICE, _STRIDE, _BATCH_MAX_MESSAGES, _BATCH_WAIT_MS, _UNKNOWN_ENTITY "
             "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_PORT (serves /metrics); "

@@ -117,3 +117,22 @@ def test_a_model_for_other_channels_is_refused_by_name(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("anomstream evaluate: error: model 'pca' for synthetic/sensor-000")
     assert "flow" in err
+
+
+def test_evaluate_again_uses_the_saved_model_and_gives_the_same_results(
+    tmp_path: Path, config: Path
+) -> None:
+    argv = [
+        *("evaluate", "synthetic", "--config", str(config), "--detector", "pca", "--window", "20"),
+        *("--no-progress", "--no-plots", "--models-dir", str(tmp_path / "models")),
+    ]
+    assert main([*argv, "--out", str(tmp_path / "first")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "second")]) == 0
+
+    # No second version: the second run loaded the artifact the first one saved.
+    assert sorted(p.name for p in (tmp_path / "models/synthetic/sensor-000/pca").iterdir()) == [
+        "v1"
+    ]
+    first = json.loads((tmp_path / "first/results.json").read_text())
+    second = json.loads((tmp_path / "second/results.json").read_text())
+    assert first == second
