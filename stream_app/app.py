@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 settings = WorkerSettings()
 kafka = KafkaSettings()
+if settings.bootstrap:
+    kafka = kafka.model_copy(update={"bootstrap": settings.bootstrap})
 metrics = WorkerMetrics()
 
 app = faust.App(

@@ -16,7 +16,7 @@ __all__ = ["AlertPolicy", "WorkerSettings"]
 class AlertPolicy(BaseSettings):
     """When an incident opens, how often it is updated, when it resolves."""
 
-    model_config = SettingsConfigDict(env_prefix="ANOMSTREAM_ALERT_")
+    model_config = SettingsConfigDict(env_prefix="ANOMSTREAM_WORKER_ALERT_")
 
     # Consecutive anomalous scores before an alert opens (1 = the first one).
     consecutive: int = Field(default=3, ge=1)
@@ -33,6 +33,8 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ANOMSTREAM_WORKER_", populate_by_name=True)
 
+    # The worker's own broker setting wins over ANOMSTREAM_KAFKA_BOOTSTRAP when given.
+    bootstrap: str | None = None
     # Comma-separated topics; an entry starting with '^' is a regular expression.
     topics: str = r"^readings\..+"
     group_id: str = "anomstream-worker"

@@ -21,13 +21,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="run the stream worker: readings in, scores and alerts out",
         description=(
             "Runs `faust -A stream_app.app worker`. Settings come from the environment: "
-            "ANOMSTREAM_KAFKA_BOOTSTRAP; ANOMSTREAM_WORKER_TOPICS (names or a ^regex, "
+            "ANOMSTREAM_WORKER_BOOTSTRAP (or ANOMSTREAM_KAFKA_BOOTSTRAP); "
+            "ANOMSTREAM_WORKER_TOPICS (names or a ^regex, "
             "default ^readings\\..+), _GROUP_ID, _START_FROM (earliest|latest), "
             "_WORKER_ID (unique per running worker, "
             "stable across its restarts), _MODELS_DIR (or ANOMSTREAM_MODELS_DIR), _DETECTOR, "
             "_DEVICE, _STRIDE, _BATCH_MAX_MESSAGES, _BATCH_WAIT_MS, _UNKNOWN_ENTITY "
             "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_PORT (serves /metrics); "
-            "ANOMSTREAM_ALERT_CONSECUTIVE, _QUIET, _UPDATE_EVERY, _TOP_CHANNELS. "
+            "ANOMSTREAM_WORKER_ALERT_CONSECUTIVE, _QUIET, _UPDATE_EVERY, _TOP_CHANNELS. "
+            "The window length is the model's (anomstream train --window). "
             "Scores are published in Kafka transactions: read them with "
             "isolation.level=read_committed to see each exactly once."
         ),
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         WorkerSettings()
         AlertPolicy()
     except ValidationError as exc:
-        prefix = "ANOMSTREAM_ALERT_" if exc.title == "AlertPolicy" else "ANOMSTREAM_WORKER_"
+        prefix = "ANOMSTREAM_WORKER_ALERT_" if exc.title == "AlertPolicy" else "ANOMSTREAM_WORKER_"
         raise settings_error(exc, prefix) from None
     argv = [sys.executable, "-m", "faust", "-A", "stream_app.app", "worker"]
     argv += ["--loglevel", _FAUST_LEVELS[args.loglevel]]

@@ -168,7 +168,7 @@ def make_worker(
         worker_id=f"{slug}-{worker_id}",
         log_dir=tmp_path,
         extra_env={
-            "ANOMSTREAM_ALERT_CONSECUTIVE": "2",
+            "ANOMSTREAM_WORKER_ALERT_CONSECUTIVE": "2",
             "ANOMSTREAM_WORKER_LAG_INTERVAL_S": "0.5",
             **env,
         },

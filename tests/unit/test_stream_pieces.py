@@ -181,3 +181,14 @@ def test_settings_refuse_a_bad_topic_pattern_and_name_the_state_topic() -> None:
     settings = WorkerSettings(group_id="g", worker_id="w")
     assert settings.state_topic_name() == "g-state" and settings.transactional_id() == "g-w"
     assert WorkerSettings(topics=" a, ^b.* ,").topic_list() == ["a", "^b.*"]
+
+
+def test_a_bad_worker_setting_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from anomstream.cli import main
+
+    monkeypatch.setenv("ANOMSTREAM_WORKER_ALERT_QUIET", "0")
+    assert main(["worker"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ANOMSTREAM_WORKER_ALERT_QUIET" in err
