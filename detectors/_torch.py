@@ -198,7 +198,10 @@ def map_batches(
     """
     parts = []
     with torch.inference_mode():
-        for x in torch.split(torch.from_numpy(windows), batch_size):
+        # Windows may be read-only views (the stream's window buffer); torch wants to own
+        # writable memory, so such input is copied once here.
+        source = windows if windows.flags.writeable else np.array(windows)
+        for x in torch.split(torch.from_numpy(source), batch_size):
             x = x.to(device, non_blocking=True)
             with _autocast(device, amp, torch.float16):
                 out = forward(x)

@@ -72,6 +72,13 @@ class AlertTracker:
         out["peak_channels"] = [list(pair) for pair in self._s.peak_channels]
         return out
 
+    def skip_normal(self, count: int) -> None:
+        """`count` normal scores while no alert is open: what `step` would do, at once."""
+        if self._s.open:
+            raise ValueError("skip_normal is only for entities without an open alert")
+        self._s.above_run = 0
+        self._s.below_run += count
+
     def step(
         self,
         seq: int,

@@ -12,6 +12,7 @@ rebuilt from their last snapshot plus the readings that filled their windows.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -49,6 +50,7 @@ class Engine:
             device=settings.device,
             dataset_fallback=settings.unknown_entity == "dataset",
             refresh_s=settings.model_refresh_s,
+            torch_threads=settings.torch_threads,
         )
         self.processor = Processor(store, settings, policy)
         self._assigned: set[tuple[str, int]] = set()
@@ -80,6 +82,8 @@ class Engine:
                 "isolation.level": "read_committed",
                 "partition.assignment.strategy": "cooperative-sticky",
                 "session.timeout.ms": self.settings.session_timeout_ms,
+                # A cycle of slow deep scoring must not get the worker thrown out of the group.
+                "max.poll.interval.ms": 900_000,
                 "heartbeat.interval.ms": max(1000, self.settings.session_timeout_ms // 4),
                 "topic.metadata.refresh.interval.ms": 10_000,
                 "log_level": 2,
@@ -103,9 +107,10 @@ class Engine:
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
+        preloaded = self.processor.store.preload(self._subscribed_dataset)
         log.info(
-            "worker %s in group %s reading %s, models in %s",
-            settings.worker_id, settings.group_id, settings.topics, settings.models_dir,
+            "worker %s in group %s reading %s, models in %s (%d loaded)",
+            settings.worker_id, settings.group_id, settings.topics, settings.models_dir, preloaded,
         )  # fmt: skip
         next_refresh = next_lag = time.monotonic()
         try:
@@ -128,6 +133,13 @@ class Engine:
             consumer.close()
             history.close()
             producer.flush(10)
+
+    def _subscribed_dataset(self, dataset: str) -> bool:
+        topic = f"readings.{dataset}"
+        for entry in self.settings.topic_list():
+            if entry == topic or (entry.startswith("^") and re.match(entry, topic)):
+                return True
+        return False
 
     def _cycle(self, records: list[Message], producer: Producer, consumer: Consumer) -> None:
         started = time.perf_counter()

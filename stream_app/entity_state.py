@@ -19,7 +19,7 @@ __all__ = ["EntityState", "PendingRows"]
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingRows:
     """Rows of one message queued for scoring in this cycle (already seq-checked)."""
 

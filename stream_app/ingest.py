@@ -30,6 +30,8 @@ _BATCH_KEYS = frozenset(
     {"schema_version", "dataset", "entity", "first_seq", "event_times", "channels", "rows"}
 )
 _NUMERIC = (np.dtype(np.float64), np.dtype(np.int64))
+# A JSON true/false value (after ':', ',' or '['); names merely containing "true" don't match.
+_BOOLEAN = re.compile(rb"[:,\[]\s*(?:true|false)\b")
 
 
 class IngestError(ValueError):
@@ -40,7 +42,7 @@ class IngestError(ValueError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rows:
     """Consecutive readings of one entity: seqs first_seq.., values (n, C), NaN = missing."""
 
@@ -66,7 +68,7 @@ def parse_readings(raw: bytes | None) -> Rows:
 
 def _fast_path(raw: bytes) -> Rows | None:
     # JSON booleans are numbers to numpy but not to the models: let pydantic judge them.
-    if b"true" in raw or b"false" in raw:
+    if _BOOLEAN.search(raw) is not None:
         return None
     try:
         doc = orjson.loads(raw)

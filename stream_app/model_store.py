@@ -67,6 +67,7 @@ class ModelStore:
         device: str | None = None,
         dataset_fallback: bool = True,
         refresh_s: float = 5.0,
+        torch_threads: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
@@ -79,6 +80,20 @@ class ModelStore:
         # Owners with no model: when they were last looked up, to look again later.
         self._missing: dict[tuple[str, str], float] = {}
         self.load_errors = 0
+        self._torch_threads = torch_threads
+
+    def preload(self, wanted: Callable[[str], bool]) -> int:
+        """Load every model of the datasets `wanted` accepts now, so that no cycle stalls
+        on a first load (for deep models, importing torch takes seconds)."""
+        loaded = 0
+        if not self.root.is_dir():
+            return 0
+        for dataset_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            if not wanted(dataset_dir.name):
+                continue
+            for owner in sorted(p.name for p in dataset_dir.iterdir() if p.is_dir()):
+                loaded += self._get(dataset_dir.name, owner) is not None
+        return loaded
 
     def for_entity(self, dataset: str, entity: str) -> ActiveModel | None:
         """The entity's own model, else (if allowed) the dataset's, else None."""
@@ -125,6 +140,10 @@ class ModelStore:
             self.load_errors += 1
             log.error("cannot load the model at %s: %s", path, exc)
             return None
+        if model.detector.uses_torch and self._torch_threads is not None:
+            import torch  # only now: classic models never need it
+
+            torch.set_num_threads(self._torch_threads)
         return _active(model, meta, path, dataset, owner)
 
     def refresh(self) -> list[ModelSwap]:

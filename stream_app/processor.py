@@ -10,6 +10,7 @@ offsets, so a restart continues exactly where the committed outputs end.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ Float32Array = npt.NDArray[np.float32]
 _SCORE_CHUNK = 8192
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InMessage:
     """A consumed record: where it came from and its bytes."""
 
@@ -190,9 +191,9 @@ class Processor:
                 self._finish(state, [], np.empty(0), None, ingested_at, result)
             return
         batch = windows[0] if len(windows) == 1 else np.concatenate(windows)
-        started = datetime.now(UTC)
+        started = time.perf_counter()
         scores = _score(model, batch)
-        seconds = (datetime.now(UTC) - started).total_seconds()
+        seconds = time.perf_counter() - started
         result.detector_calls.append((f"{model.dataset}/{model.owner}", seconds, len(batch)))
         start = 0
         for state, (positions, _, entity_windows) in zip(states, prepared, strict=True):
@@ -235,11 +236,21 @@ class Processor:
         verdicts = model.model.threshold.decide(scores)
         tops = self._top_channels(model, windows, verdicts)
         scored_at = self.clock()
-        by_position = dict(zip(positions, range(len(positions)), strict=True))
+        contiguous = self.settings.stride == 1
+        first_ready = positions[0] if positions else 0
+        by_position = {} if contiguous else dict(zip(positions, range(len(positions)), strict=True))
         row = 0
         for pending in state.pending:
             n = len(pending.values)
-            picked = [(p - row, by_position[p]) for p in range(row, row + n) if p in by_position]
+            if not positions:
+                picked = []
+            elif contiguous:  # every row from the first ready one on is scored, in order
+                start = max(row, first_ready)
+                picked = [(p - row, p - first_ready) for p in range(start, row + n)]
+            else:
+                picked = [
+                    (p - row, by_position[p]) for p in range(row, row + n) if p in by_position
+                ]
             row += n
             if not picked:
                 continue
@@ -250,11 +261,18 @@ class Processor:
                     state, pending, picked, scores, verdicts, tops, ingested_at, scored_at
                 )
             )
+            tracker = state.tracker
+            if not tracker.is_open and not verdicts[picked[0][1] : picked[-1][1] + 1].any():
+                tracker.skip_normal(len(picked))  # nothing can open: skip the per-score steps
+                continue
+            first_seq, times, skip = pending.first_seq, pending.rows.event_times, pending.skip
             for local, index in picked:
-                seq = pending.first_seq + local
-                time = pending.rows.event_times[pending.skip + local]
-                step = state.tracker.step(
-                    seq, time, float(scores[index]), bool(verdicts[index]), tops.get(index, [])
+                step = tracker.step(
+                    first_seq + local,
+                    times[skip + local],
+                    float(scores[index]),
+                    bool(verdicts[index]),
+                    tops.get(index, []),
                 )
                 if step is not None:
                     result.outputs.append(self.out.alert(state, step, scored_at))

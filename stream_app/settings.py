@@ -61,6 +61,9 @@ class WorkerSettings(BaseSettings):
     # Readings of an entity with no model of its own: dead-letter them, or score them
     # with the dataset's shared model (models/<dataset>/_default/...) when there is one.
     unknown_entity: Literal["deadletter", "dataset"] = "dataset"
+    # Threads for torch's CPU kernels. One per worker: librdkafka and the engine need the
+    # other cores, and oversubscribed torch ran 20-40x slower on a 2-core machine.
+    torch_threads: int = Field(default=1, ge=1)
     # How often the models directory is checked for new versions.
     model_refresh_s: float = Field(default=5.0, gt=0)
     # The compacted topic holding per-entity state (sequence, alert) for restarts.
