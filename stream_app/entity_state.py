@@ -24,7 +24,9 @@ class PendingRows:
     """Rows of one message queued for scoring in this cycle (already seq-checked)."""
 
     rows: Rows
-    values: FloatArray  # in the model's channel order, rows before `skip` dropped
+    # In the model's channel order, rows before `skip` dropped; a list is one single row.
+    values: FloatArray | list[float]
+    count: int  # rows in `values`
     skip: int  # leading rows of the message that were duplicates
     offset: int
     timestamp_ms: int
@@ -70,7 +72,28 @@ class EntityState:
             return last.rows.first_seq + len(last.rows) - 1
         return self.last_seq
 
-    def in_model_order(self, rows: Rows) -> FloatArray | str:
+    def pending_values(self) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """This cycle's rows as one (n, C) array, with each row's source offset."""
+        parts: list[FloatArray] = []
+        singles: list[list[float]] = []
+        for p in self.pending:
+            if isinstance(p.values, list):
+                singles.append(p.values)
+                continue
+            if singles:
+                parts.append(np.array(singles, dtype=np.float64))
+                singles = []
+            parts.append(p.values)
+        if singles:
+            parts.append(np.array(singles, dtype=np.float64))
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        offsets = np.repeat(
+            np.array([p.offset for p in self.pending], dtype=np.int64),
+            [p.count for p in self.pending],
+        )
+        return values, offsets
+
+    def in_model_order(self, rows: Rows) -> FloatArray | list[float] | str:
         """The rows' values in the model's channel order, or why they do not fit it."""
         expected = self.model.channels
         if rows.channels == expected:
@@ -85,7 +108,10 @@ class EntityState:
         if missing:
             shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
             return f"channels the model expects are missing: {shown}"
-        return rows.values[:, [index[name] for name in expected]]
+        order = [index[name] for name in expected]
+        if isinstance(rows.values, list):
+            return [rows.values[i] for i in order]
+        return rows.values[:, order]
 
     def swap_model(self, model: ActiveModel) -> None:
         """Serve a new model version, keeping the window held so far (renormalised)."""

@@ -59,8 +59,8 @@ class Outputs:
         state: EntityState,
         pending: PendingRows,
         picked: list[tuple[int, int]],
-        scores: npt.NDArray[np.float64],
-        verdicts: npt.NDArray[np.bool_],
+        scores: tuple[npt.NDArray[np.float64], list[float]],
+        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
         tops: TopChannels,
         ingested_at: str,
         scored_at: str,
@@ -68,8 +68,11 @@ class Outputs:
         """Scores for the picked rows of one message: (row in message, index in scores).
 
         A single reading gives a `Score`; consecutive rows of a batch one `ScoreBatch`; rows
-        that are not consecutive (stride > 1) one `Score` each.
+        that are not consecutive (stride > 1) one `Score` each. Scores and verdicts come
+        as the array and the same values as a list (cheaper to index one by one).
         """
+        score_array, score_list = scores
+        flag_array, flag_list = verdicts
         topic, key, model = scores_topic(state.dataset), state.entity.encode(), state.model
         rows = pending.rows
         labels = rows.labels
@@ -78,13 +81,13 @@ class Outputs:
             local0, index0 = picked[0]
             index = slice(index0, index0 + len(picked))
             at = pending.skip + local0
-            flags = verdicts[index]
+            flags = flag_array[index]
             value = encode_score_batch(
                 dataset=state.dataset,
                 entity=state.entity,
                 first_seq=pending.first_seq + local0,
                 event_times=rows.event_times[at : at + len(picked)],
-                scores=scores[index],
+                scores=score_array[index],
                 is_anomaly=flags,
                 labels=labels[at : at + len(picked)] if labels is not None else None,
                 top_channels=[_channels(tops.get(i, [])) for _, i in picked] if flags.any() else [],
@@ -103,9 +106,9 @@ class Outputs:
                 entity=state.entity,
                 seq=pending.first_seq + local,
                 event_time=rows.event_times[at],
-                score=float(scores[i]),
+                score=score_list[i],
                 threshold=model.threshold,
-                is_anomaly=bool(verdicts[i]),
+                is_anomaly=flag_list[i],
                 detector=model.detector,
                 model_version=model.version,
                 top_channels=_channels(tops.get(i, [])),

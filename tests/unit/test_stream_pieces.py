@@ -192,3 +192,21 @@ def test_a_bad_worker_setting_is_one_line_naming_the_variable(
     assert main(["worker"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ANOMSTREAM_WORKER_ALERT_QUIET" in err
+
+
+@pytest.mark.parametrize("value", [b"true", b"false", b"null", b'"1.5"', b'"x"', b"[1.0]"])
+def test_a_batch_row_value_that_is_not_a_number_never_takes_the_fast_path(value: bytes) -> None:
+    good = batch("smd", "m-1", 10, np.array([[1.5, 2.5, 3.5], [4.5, 5.5, 6.5]]))
+    raw = good.replace(b"5.5", value, 1)
+    assert raw != good
+    assert _fast_path(raw) is None
+    try:
+        expected = decode(raw, ReadingBatch).rows
+    except SchemaError:
+        with pytest.raises(IngestError):
+            parse_readings(raw)
+    else:  # pydantic's lax mode reads "1.5" and null; so does the validated path
+        np.testing.assert_array_equal(
+            parse_readings(raw).values,
+            np.array([[np.nan if v is None else v for v in row] for row in expected]),
+        )
