@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.artifacts import check_compatible, load_model
+from detectors.artifacts import check_compatible, load_model, save_model
 from detectors.base import Detector, DetectorError
 from detectors.registry import detector_class
 from detectors.thresholds import Threshold, make_threshold, threshold_from_dict
@@ -30,6 +30,7 @@ __all__ = [
     "build_detector",
     "data_hash",
     "load_trained",
+    "save_trained",
     "score_series",
     "train",
 ]
@@ -128,6 +129,25 @@ def load_trained(
         train_hash=str(meta.get("train_hash", "")),
     )
     return model, meta
+
+
+def save_trained(
+    root: Path | str, model: TrainedModel, *, dataset: str, entity: str, channels: Sequence[str]
+) -> Path:
+    """Save `model` as the next version for (dataset, entity); `load_trained` reads it back."""
+    return save_model(
+        root,
+        model.detector,
+        dataset=dataset,
+        entity=entity,
+        channels=list(channels),
+        window=model.window,
+        stride=1,
+        normalizer_mean=model.normalizer.mean,
+        normalizer_std=model.normalizer.std,
+        threshold=model.threshold.to_dict(),
+        train_hash=model.train_hash,
+    )
 
 
 def build_detector(name: str, params: dict[str, Any]) -> Detector:

@@ -11,8 +11,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from detectors.artifacts import latest_version, save_model
-from detectors.pipeline import TrainConfig, TrainedModel, load_trained, score_series, train
+from detectors.artifacts import latest_version
+from detectors.pipeline import (
+    TrainConfig,
+    TrainedModel,
+    load_trained,
+    save_trained,
+    score_series,
+    train,
+)
 from detectors.results import EntityArrays, EvaluationResult, evaluate, evaluate_pooled
 from evaluation.plots import plot_entity
 from producers.datasets import DatasetError, DatasetLoader, EntityData
@@ -36,18 +43,8 @@ class EntityResult:
 
 
 def _save(models_dir: Path, data: EntityData, config: TrainConfig, model: TrainedModel) -> Path:
-    return save_model(
-        models_dir,
-        model.detector,
-        dataset=data.dataset,
-        entity=data.entity,
-        channels=list(data.channels),
-        window=model.window,
-        stride=1,
-        normalizer_mean=model.normalizer.mean.tolist(),
-        normalizer_std=model.normalizer.std.tolist(),
-        threshold=model.threshold.to_dict(),
-        train_hash=model.train_hash,
+    return save_trained(
+        models_dir, model, dataset=data.dataset, entity=data.entity, channels=data.channels
     )
 
 

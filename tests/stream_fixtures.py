@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from detectors.artifacts import save_model
-from detectors.pipeline import TrainConfig, TrainedModel, train
+from detectors.pipeline import TrainConfig, TrainedModel, save_trained, train
 from producers.row_blocks import rfc3339_utc
 from schemas import (
     Score,
@@ -41,19 +40,7 @@ def train_model(
 ) -> tuple[Path, TrainedModel]:
     config = TrainConfig(detector=detector, window=WINDOW, threshold={"kind": "quantile"})
     model = train(series(400, seed), config)
-    path = save_model(
-        models_dir,
-        model.detector,
-        dataset=dataset,
-        entity=entity,
-        channels=list(CHANNELS),
-        window=WINDOW,
-        stride=1,
-        normalizer_mean=model.normalizer.mean,
-        normalizer_std=model.normalizer.std,
-        threshold=model.threshold.to_dict(),
-        train_hash=model.train_hash,
-    )
+    path = save_trained(models_dir, model, dataset=dataset, entity=entity, channels=CHANNELS)
     return path, model
 
 
