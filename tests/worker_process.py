@@ -155,12 +155,48 @@ def count_scores(values: list[bytes]) -> int:
     return len(expand_scores(values))
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The high watermark of each partition of `topic` now."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets", "log_level": 2})
     try:
-        return [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        ]
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
     finally:
         consumer.close()
+
+
+def read_from(
+    bootstrap: str,
+    topic: str,
+    start: dict[int, int],
+    done: Callable[[list[bytes]], bool],
+    timeout_s: float = 120.0,
+) -> list[bytes]:
+    """Committed values of `topic` from the offsets in `start`, until `done` or timeout."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "log_level": 2,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, offset) for p, offset in start.items()])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not done(values):
+            for record in consumer.consume(num_messages=5000, timeout=0.5):
+                if record.error() is None:
+                    values.append(record.value() or b"")
+        time.sleep(1.0)  # anything beyond `done` (a duplicate) must show up too
+        for record in consumer.consume(num_messages=100_000, timeout=2.0):
+            if record.error() is None:
+                values.append(record.value() or b"")
+    finally:
+        consumer.close()
+    return values

@@ -7,12 +7,15 @@ isolation.level=read_committed, as the worker's transactions intend.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +24,19 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from stream_fixtures import WINDOW, batch, reading, series, train_model
-from worker_process import WorkerProcess, count_scores, expand_scores, read_all
+from worker_process import (
+    WorkerProcess,
+    count_scores,
+    end_offsets,
+    expand_scores,
+    read_all,
+    read_from,
+)
 
 from detectors.artifacts import latest_version
 from detectors.pipeline import load_trained, score_series
+from producers.datasets import DatasetLoader, loader_class
+from producers.datasets.synthetic import SyntheticLoader
 from schemas import (
     ALERTS_TOPIC,
     DEADLETTER_TOPIC,
@@ -300,3 +312,113 @@ def test_two_workers_share_partitions_and_a_moved_partition_keeps_its_windows(
     finally:
         first.stop()
         second.stop()
+
+
+SMALL_SYNTHETIC = """
+rate_hz = 1.0
+train_rows = 1500
+test_rows = 1200
+entities = 3
+seed = 11
+
+[[sensors]]
+name = "temperature"
+signal = { kind = "sine", mean = 60.0, amplitude = 5.0, period_s = 600.0, phase = 0.0 }
+noise_std = 0.3
+anomalies = [{ kind = "spike", ratio = 0.01, duration = [3, 8], magnitude = [8.0, 12.0] }]
+
+[[sensors]]
+name = "pressure"
+signal = { kind = "gaussian", mean = 5.0, std = 0.2 }
+anomalies = [{ kind = "level_shift", ratio = 0.02, duration = [20, 40], magnitude = [6.0, 8.0] }]
+"""
+
+
+def _cli(*argv: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "anomstream", *argv],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["synthetic", "skab"])
+def test_a_dataset_trained_and_replayed_by_the_cli_is_scored_exactly_once_like_offline(
+    name: str,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    tmp_path: Path,
+    real_data_dir: Callable[[str], Path],
+) -> None:
+    models = tmp_path / "models"
+    loader: DatasetLoader
+    if name == "skab":
+        data_root = real_data_dir("skab")
+        options = ["--data-dir", str(data_root), "--entity", "valve1/1*"]
+        loader = loader_class("skab")(data_root)
+    else:
+        config = tmp_path / "sensors.toml"
+        config.write_text(SMALL_SYNTHETIC)
+        options = ["--config", str(config)]
+        loader = SyntheticLoader(tmp_path, config=config)
+    env = {**os.environ, "ANOMSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    _cli(
+        "train",
+        name,
+        "--detector",
+        "pca",
+        "--models-dir",
+        str(models),
+        "--no-progress",
+        *options,
+        env=env,
+    )
+    trained = sorted(p.name for p in (models / name).rglob("v1"))
+    entities = [e for e in loader.entities() if (models / name / e / "pca" / "v1").is_dir()]
+    assert entities and len(trained) == len(entities)
+
+    ensure_topics(
+        kafka_bootstrap,
+        [s for s in topic_specs(TopicSettings(datasets=[name])) if s.name == scores_topic(name)],
+    )
+    start = end_offsets(kafka_bootstrap, scores_topic(name))
+    readings = new_topic(f"readings-{name}", PARTITIONS)
+    worker = WorkerProcess(
+        bootstrap=kafka_bootstrap, models_dir=models, topics=readings,
+        group_id=f"group-{uuid.uuid4().hex[:8]}", worker_id=f"cli-{uuid.uuid4().hex[:8]}",
+        log_dir=tmp_path,
+    )  # fmt: skip
+    worker.start(via_cli=True)
+    try:
+        worker.wait_assigned()
+        _cli(
+            "replay",
+            name,
+            "--topic",
+            readings,
+            "--max",
+            "--batch-rows",
+            "50",
+            "--no-progress",
+            *options,
+            env=env,
+        )
+        data = {e: loader.load(e).test.values for e in entities}
+        expected = sum(len(v) - 99 for v in data.values())
+        values = read_from(
+            kafka_bootstrap, scores_topic(name), start, lambda v: count_scores(v) >= expected
+        )
+        scores = [s for s in expand_scores(values) if s.entity in data]
+        assert Counter(Counter((s.entity, s.seq) for s in scores).values()) == {1: expected}
+        for entity, rows in data.items():
+            mine = sorted((s for s in scores if s.entity == entity), key=lambda s: s.seq)
+            assert [s.seq for s in mine] == list(range(99, len(rows)))
+            path = latest_version(models, name, entity, "pca")
+            assert path is not None
+            offline, _ = score_series(load_trained(path)[0], rows)
+            np.testing.assert_allclose([s.score for s in mine], offline[99:], rtol=1e-5, atol=1e-6)
+            labels = loader.load(entity).test.labels
+            assert labels is not None
+            assert [s.label for s in mine] == [int(v) for v in labels[99:]]
+    finally:
+        assert worker.stop() == 0
