@@ -1,0 +1,1 @@
+"""Readers of the worker's outputs: the Prometheus exporter and the live tail."""
