@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check format test unit integration broker broker-stop replay-synthetic pipeline worker
+.PHONY: setup check format test unit integration broker broker-stop replay-synthetic demo worker
 
 setup:  ## install everything: Debian packages, virtualenv, torch, the project, Kafka jars
 	scripts/setup
@@ -32,8 +32,8 @@ broker:  ## start the local Kafka broker on 127.0.0.1:9092 and create the topics
 replay-synthetic:  ## replay 20,000 synthetic readings onto readings.synthetic
 	$(BIN)/anomstream replay synthetic --rate 2000 --limit 20000
 
-pipeline: setup  ## the main job: train, broker, worker, replay synthetic sensors, show alerts
-	scripts/pipeline
+demo: setup  ## the main job: train, broker, worker, exporter, replay, live alerts, summary
+	scripts/demo
 
 worker:  ## the stream worker in the foreground (settings: ANOMSTREAM_WORKER_*)
 	$(BIN)/anomstream worker

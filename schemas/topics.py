@@ -19,6 +19,7 @@ __all__ = [
     "TopicSettings",
     "TopicSpec",
     "check_dataset",
+    "parse_topic_selection",
     "readings_topic",
     "scores_topic",
     "topic_specs",
@@ -40,6 +41,21 @@ def check_dataset(dataset: str) -> str:
             "starting with a letter or digit, at most 64 characters"
         )
     return dataset
+
+
+def parse_topic_selection(text: str) -> list[str]:
+    """Comma-separated topic names, where an entry starting with '^' is a regular expression
+    (as confluent-kafka subscribes); raises ValueError for none or a bad expression."""
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if not entries:
+        raise ValueError("no topics: give topic names or a ^pattern")
+    for entry in entries:
+        if entry.startswith("^"):
+            try:
+                re.compile(entry)
+            except re.error as exc:
+                raise ValueError(f"{entry!r} is not a regular expression: {exc}") from None
+    return entries
 
 
 def readings_topic(dataset: str) -> str:

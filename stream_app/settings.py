@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import parse_topic_selection
 
 __all__ = ["AlertPolicy", "WorkerSettings"]
 
@@ -80,22 +81,11 @@ class WorkerSettings(BaseSettings):
     @field_validator("topics")
     @classmethod
     def _check_topics(cls, value: str) -> str:
-        for entry in cls.split(value):
-            if entry.startswith("^"):
-                try:
-                    re.compile(entry)
-                except re.error as exc:
-                    raise ValueError(f"{entry!r} is not a regular expression: {exc}") from None
-        if not cls.split(value):
-            raise ValueError("no topics: give topic names or a ^pattern")
+        parse_topic_selection(value)
         return value
 
-    @staticmethod
-    def split(topics: str) -> list[str]:
-        return [part.strip() for part in topics.split(",") if part.strip()]
-
     def topic_list(self) -> list[str]:
-        return self.split(self.topics)
+        return parse_topic_selection(self.topics)
 
     def state_topic_name(self) -> str:
         return self.state_topic or f"{self.group_id}-state"

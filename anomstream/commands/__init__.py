@@ -8,9 +8,11 @@ from typing import Any, Protocol
 from anomstream.commands import (
     datasets_cmd,
     evaluate_cmd,
+    exporter_cmd,
     fetch_cmd,
     replay_cmd,
     schemas_cmd,
+    tail_cmd,
     topics_cmd,
     train_cmd,
     worker_cmd,
@@ -34,4 +36,6 @@ COMMANDS: tuple[Command, ...] = (
     schemas_cmd,
     topics_cmd,
     worker_cmd,
+    exporter_cmd,
+    tail_cmd,
 )

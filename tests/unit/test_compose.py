@@ -73,3 +73,83 @@ def test_topic_creation_waits_for_a_healthy_broker(compose: dict[str, Any]) -> N
     depends = compose["services"]["create-topics"]["depends_on"]
     assert depends["kafka"]["condition"] == "service_healthy"
     assert "healthcheck" in compose["services"]["kafka"]
+
+
+PYTHON_SERVICES = ("train", "worker", "exporter", "replay")
+
+
+@pytest.fixture(scope="module")
+def compose_with_profiles() -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
+    result = subprocess.run(
+        ["docker", "compose", "--profile", "replay", "config", "--format", "json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def test_python_services_run_real_subcommands_with_valid_settings(
+    compose_with_profiles: dict[str, Any],
+) -> None:
+    from anomstream.cli import build_parser
+    from stream_app.settings import WorkerSettings
+
+    parser = build_parser()
+    worker_fields = {name.upper() for name in WorkerSettings.model_fields}
+    for name in PYTHON_SERVICES:
+        service = compose_with_profiles["services"][name]
+        parser.parse_args(service["command"])  # exits (fails the test) if not a real command
+        env = service["environment"]
+        assert env["ANOMSTREAM_KAFKA_BOOTSTRAP"] == "kafka:29092"
+        for key in env:
+            if key.startswith("ANOMSTREAM_WORKER_"):
+                assert key.removeprefix("ANOMSTREAM_WORKER_") in worker_fields, key
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve(compose: dict[str, Any]) -> None:
+    # The file is plain enough for a regex (no YAML library among the dependencies).
+    text = (REPO_ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    jobs = re.findall(r'job_name: (\S+)\s+static_configs:\s+- targets: \["([^"]+)"\]', text)
+    targets = dict(jobs)
+    services = compose["services"]
+    worker_port = services["worker"]["environment"]["ANOMSTREAM_WORKER_WEB_PORT"]
+    exporter_port = services["exporter"]["environment"]["ANOMSTREAM_EXPORTER_PORT"]
+    assert targets == {
+        "anomstream-worker": f"worker:{worker_port}",
+        "anomstream-exporter": f"exporter:{exporter_port}",
+    }
+    assert services["prometheus"]["image"].endswith(_debian_prometheus_version())
+
+
+def _debian_prometheus_version() -> str:
+    """The compose Prometheus matches the one the tests run (Debian's), where it is here."""
+    if shutil.which("prometheus") is None:
+        return ""
+    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True, check=False)
+    match = re.search(r"version (\d+\.\d+)\.", out.stdout + out.stderr)
+    return f"v{match.group(1)}.0" if match else ""
+
+
+def test_the_gpu_override_is_valid_and_asks_for_a_gpu() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
+    result = subprocess.run(
+        ["docker", "compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml",
+         "config", "--format", "json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    worker = json.loads(result.stdout)["services"]["worker"]
+    assert worker["environment"]["ANOMSTREAM_WORKER_DEVICE"] == "cuda"
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian prometheus) absent")
+def test_the_prometheus_config_passes_promtool() -> None:
+    path = REPO_ROOT / "deploy/prometheus/prometheus.yml"
+    done = subprocess.run(
+        ["promtool", "check", "config", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,108 @@
+"""The demo's closing summary, from the worker's and the exporter's /metrics.
+
+python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["Summary", "summarise"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one dataset's run produced, and how its verdicts compare with the labels."""
+
+    consumed: float
+    scored: float
+    dead_letters: float
+    opened: float
+    resolved: float
+    outcomes: dict[str, float]
+
+    @property
+    def precision(self) -> float | None:
+        flagged = self.outcomes["tp"] + self.outcomes["fp"]
+        return self.outcomes["tp"] / flagged if flagged else None
+
+    @property
+    def recall(self) -> float | None:
+        positive = self.outcomes["tp"] + self.outcomes["fn"]
+        return self.outcomes["tp"] / positive if positive else None
+
+    def lines(self, dataset: str) -> list[str]:
+        def ratio(value: float | None) -> str:
+            return "n/a (no labelled anomalies)" if value is None else f"{value:.3f}"
+
+        labelled = sum(self.outcomes.values())
+        return [
+            f"dataset            {dataset}",
+            f"readings consumed  {self.consumed:,.0f}",
+            f"scores published   {self.scored:,.0f}",
+            f"dead letters       {self.dead_letters:,.0f}",
+            f"alerts opened      {self.opened:,.0f} (resolved {self.resolved:,.0f})",
+            f"labelled scores    {labelled:,.0f}",
+            f"precision          {ratio(self.precision)} (point-wise, against the labels)",
+            f"recall             {ratio(self.recall)}",
+        ]
+
+
+def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[sample.name].append((dict(sample.labels), sample.value))
+    return out
+
+
+def summarise(worker_text: str, exporter_text: str, dataset: str) -> Summary:
+    worker, exporter = _samples(worker_text), _samples(exporter_text)
+
+    def total(
+        samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **want: str
+    ) -> float:
+        return sum(
+            v for labels, v in samples[name] if all(labels.get(k) == w for k, w in want.items())
+        )
+
+    return Summary(
+        consumed=total(worker, "anomstream_worker_readings_consumed_total", dataset=dataset),
+        scored=total(worker, "anomstream_worker_readings_scored_total", dataset=dataset),
+        dead_letters=total(worker, "anomstream_worker_dead_letters_total"),
+        opened=total(exporter, "anomstream_alerts_total", dataset=dataset, state="opened"),
+        resolved=total(exporter, "anomstream_alerts_total", dataset=dataset, state="resolved"),
+        outcomes={
+            outcome: total(
+                exporter, "anomstream_label_outcomes_total", dataset=dataset, outcome=outcome
+            )
+            for outcome in ("tp", "fp", "fn", "tn")
+        },
+    )
+
+
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local metrics
+        return str(response.read().decode())
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(
+            "usage: python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET",
+            file=sys.stderr,
+        )
+        return 2
+    worker_url, exporter_url, dataset = argv
+    summary = summarise(_fetch(worker_url), _fetch(exporter_url), dataset)
+    print("\n".join(summary.lines(dataset)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

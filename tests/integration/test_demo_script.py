@@ -1,0 +1,44 @@
+"""`scripts/demo` (what `make demo` runs) against the session's kafka-local broker."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from kafka_helpers import REPO_ROOT, free_port
+
+
+def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
+    session_kafka_local_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **session_kafka_local_env,
+        "PIPELINE_DIR": str(tmp_path / "run"),
+        "PIPELINE_LIMIT": "6000",
+        "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
+        "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
+        "PIPELINE_NO_DOCKER": "1",  # the session broker is kafka-local's
+    }
+    done = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "demo"), "synthetic", "pca"],
+        env=env, capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert list((tmp_path / "run" / "models" / "synthetic").iterdir()), "models trained"
+    # 4 sensors x 1500 readings, each but the first window-1 of a sensor scored.
+    summary = dict(
+        re.findall(
+            r"^(readings consumed|scores published|alerts opened|precision)\s+(.+)$", out, re.M
+        )
+    )
+    assert summary["readings consumed"].strip() == "6,000", out[-2000:]
+    assert 0 < int(summary["scores published"].replace(",", "")) < 6000
+    opened = int(summary["alerts opened"].split()[0].replace(",", ""))
+    assert opened > 0, "the synthetic anomalies open alerts"
+    # The live tail printed alerts as they opened (its human lines name the entity).
+    assert any("OPENED" in line and "sensor-" in line for line in out.splitlines()), out[-3000:]
+    precision = float(summary["precision"].split()[0])
+    assert 0.0 < precision <= 1.0
+    assert "Traceback" not in (tmp_path / "run" / "worker.log").read_text()
