@@ -116,13 +116,16 @@ class EntityState:
     def swap_model(self, model: ActiveModel) -> None:
         """Serve a new model version, keeping the window held so far (renormalised)."""
         held = self.buffer.held_raw()
+        held_offsets = self.buffer.held_offsets()
         count = self.buffer.count
         if model.window != self.buffer.window or len(model.channels) != self.buffer.channels:
             self.buffer = WindowBuffer(model.window, len(model.channels))
-            held = held[-(model.window - 1) :] if model.window > 1 else held[:0]
+            keep = max(model.window - 1, 0)
+            start = max(len(held) - keep, 0)
+            held, held_offsets = held[start:], held_offsets[start:]
             if held.shape[1] == len(model.channels) and len(held):
-                offsets = np.zeros(len(held), dtype=np.int64)
-                self.buffer.append(held, model.model.normalizer.transform(held), offsets)
+                # The rows keep their source offsets: a restart re-reads from the oldest.
+                self.buffer.append(held, model.model.normalizer.transform(held), held_offsets)
             self.buffer.count = len(held) if len(held) < model.window - 1 else count
         elif len(held):
             self.buffer.renormalise(model.model.normalizer.transform(held))

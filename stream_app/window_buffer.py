@@ -82,6 +82,11 @@ class WindowBuffer:
         keep = min(self.window - 1, self._end, self.count)
         return self._raw[self._end - keep : self._end].copy()
 
+    def held_offsets(self) -> IntArray:
+        """Source offsets of the rows `held_raw()` returns, in the same order."""
+        keep = min(self.window - 1, self._end, self.count)
+        return self._offsets[self._end - keep : self._end].copy()
+
     def window_start_offset(self) -> int | None:
         """Source offset of the oldest row a future window needs; None if none is held."""
         keep = min(self.window - 1, self._end, self.count)

@@ -36,9 +36,14 @@ def series(rows: int, seed: int, spike_at: int | None = None) -> npt.NDArray[np.
 
 
 def train_model(
-    models_dir: Path, dataset: str, entity: str, seed: int = 0, detector: str = "pca"
+    models_dir: Path,
+    dataset: str,
+    entity: str,
+    seed: int = 0,
+    detector: str = "pca",
+    window: int = WINDOW,
 ) -> tuple[Path, TrainedModel]:
-    config = TrainConfig(detector=detector, window=WINDOW, threshold={"kind": "quantile"})
+    config = TrainConfig(detector=detector, window=window, threshold={"kind": "quantile"})
     model = train(series(400, seed), config)
     path = save_trained(models_dir, model, dataset=dataset, entity=entity, channels=CHANNELS)
     return path, model

@@ -236,3 +236,24 @@ def test_alerts_open_and_resolve_around_a_spike(models: Path) -> None:
     # PCA spreads a broken correlation over both channels in it; the unrelated one is last.
     assert [c.channel for c in opened.top_channels][-1] == "temp"
     assert len({a.alert_id for a in alerts if a.start_seq == opened.start_seq}) == 1
+
+
+@pytest.mark.parametrize("new_window", [4, 20])
+def test_a_new_version_with_another_window_keeps_scoring_from_the_rows_held(
+    models: Path, new_window: int
+) -> None:
+    proc = processor(models)
+    data = series(80, seed=2)
+    proc.process(messages([batch("synthetic", "e1", 0, data[:30])]))
+    train_model(models, "synthetic", "e1", seed=99, window=new_window)
+    assert proc.apply_model_swaps() == ["synthetic/e1 v1->v2"]
+    result = proc.process(messages([batch("synthetic", "e1", 30, data[30:])], start_offset=1))
+    scores = decode_scores([(o.topic, o.value) for o in result.outputs], "synthetic")
+    # A shorter window is full at once from the rows held; a longer one refills first.
+    first = 30 if new_window <= WINDOW else 30 + new_window - WINDOW
+    assert [s.seq for s in scores] == list(range(first, 80))
+    state = proc.entities[("synthetic", "e1")]
+    offline, _ = score_series(state.model.model, data)
+    np.testing.assert_allclose([s.score for s in scores], offline[first:], rtol=1e-5, atol=1e-6)
+    # The rows kept their source offsets (0 for the first batch, 1 for the second).
+    assert state.buffer.window_start_offset() == 1
