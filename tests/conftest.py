@@ -14,6 +14,9 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_helpers import KAFKA_IMAGE, KAFKA_LOCAL, docker_answers, free_port, kafka_local_env
 
+from schemas import ALERTS_TOPIC, TopicSettings, scores_topic, topic_specs
+from stream_app.topic_admin import ensure_topics
+
 SHARED_EXTRACT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "extract"
 
 
@@ -123,3 +126,18 @@ def new_topic(kafka_admin: AdminClient) -> Iterator[Callable[..., str]]:
     if created:
         for future in kafka_admin.delete_topics(created).values():
             future.result(timeout=30)
+
+
+@pytest.fixture
+def slug(kafka_bootstrap: str, kafka_admin: AdminClient) -> Iterator[str]:
+    """A fresh dataset slug whose `scores.<slug>` topic is this test's own (2 partitions);
+    the shared alerts topic exists. For tests of the consumers of the worker's outputs."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    ensure_topics(
+        kafka_bootstrap,
+        [s for s in topic_specs(TopicSettings(datasets=[])) if s.name == ALERTS_TOPIC],
+    )
+    topic = scores_topic(name)
+    kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
+    yield name
+    kafka_admin.delete_topics([topic])[topic].result(timeout=30)

@@ -10,7 +10,9 @@ from anomstream.commands import (
     evaluate_cmd,
     exporter_cmd,
     fetch_cmd,
+    health_cmd,
     replay_cmd,
+    report_cmd,
     schemas_cmd,
     tail_cmd,
     topics_cmd,
@@ -38,4 +40,6 @@ COMMANDS: tuple[Command, ...] = (
     worker_cmd,
     exporter_cmd,
     tail_cmd,
+    report_cmd,
+    health_cmd,
 )

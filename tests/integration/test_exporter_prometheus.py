@@ -26,12 +26,11 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_helpers import REPO_ROOT, free_port
+from output_messages import make_alert, make_score
 
 from schemas import (
     ALERTS_TOPIC,
-    Alert,
     AlertState,
-    Score,
     TopicSettings,
     encode,
     encode_key,
@@ -53,23 +52,17 @@ pytestmark = pytest.mark.skipif(
 
 def _score(slug: str, entity: str, seq: int, score: float, anomaly: bool, label: int) -> bytes:
     return encode(
-        Score(
-            dataset=slug, entity=entity, seq=seq, event_time=T0 + timedelta(seconds=seq),
-            score=score, threshold=1.0, is_anomaly=anomaly, detector="pca",
-            model_version="v1", label=label, ingested_at=T0, scored_at=T0 + timedelta(seconds=1),
+        make_score(
+            dataset=slug, entity=entity, seq=seq, score=score, is_anomaly=anomaly, label=label,
+            ingested_at=T0, scored_at=T0 + timedelta(seconds=1),
         )
     )  # fmt: skip
 
 
 def _alert(slug: str, entity: str, state: AlertState) -> bytes:
-    resolved = state is AlertState.RESOLVED
     return encode(
-        Alert(
-            alert_id=f"{slug}/{entity}/1", dataset=slug, entity=entity, state=state,
-            start_seq=1, end_seq=9 if resolved else None, start_time=T0,
-            end_time=T0 + timedelta(seconds=9) if resolved else None, peak_score=4.0,
-            threshold=1.0, detector="pca", model_version="v1", emitted_at=T0,
-        )
+        make_alert(state=state, dataset=slug, entity=entity, start_seq=1, peak=4.0,
+                   end_seq=9 if state is AlertState.RESOLVED else None)
     )  # fmt: skip
 
 

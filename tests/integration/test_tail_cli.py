@@ -10,96 +10,43 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_helpers import REPO_ROOT, free_port
+from output_messages import make_alert, make_score, make_score_batch
 
 from schemas import (
     ALERTS_TOPIC,
     Alert,
-    AlertState,
-    ChannelContribution,
     Score,
     ScoreBatch,
-    TopicSettings,
     decode,
     encode,
     encode_key,
     scores_topic,
-    topic_specs,
 )
-from stream_app.topic_admin import ensure_topics
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RUN_TIMEOUT_S = 60
 
 
-@pytest.fixture
-def slug(kafka_bootstrap: str, kafka_admin: AdminClient) -> Iterator[str]:
-    """A fresh dataset whose scores topic is this test's own; the alerts topic exists."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    ensure_topics(
-        kafka_bootstrap,
-        [s for s in topic_specs(TopicSettings(datasets=[])) if s.name == ALERTS_TOPIC],
-    )
-    topic = scores_topic(name)
-    kafka_admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(timeout=30)
-    yield name
-    kafka_admin.delete_topics([topic])[topic].result(timeout=30)
-
-
 def score(dataset: str, entity: str, seq: int, value: float) -> Score:
-    return Score(
-        dataset=dataset,
-        entity=entity,
-        seq=seq,
-        event_time=T0 + timedelta(seconds=seq),
-        score=value,
-        threshold=1.0,
-        is_anomaly=value > 1.0,
-        detector="pca",
-        model_version="v1",
+    return make_score(
+        dataset=dataset, entity=entity, seq=seq, score=value,
         scored_at=T0 + timedelta(seconds=seq),
-    )
+    )  # fmt: skip
 
 
 def batch(dataset: str, entity: str, first_seq: int, values: list[float]) -> ScoreBatch:
-    return ScoreBatch(
-        dataset=dataset,
-        entity=entity,
-        first_seq=first_seq,
-        event_times=[T0 + timedelta(seconds=first_seq + i) for i in range(len(values))],
-        scores=values,
-        is_anomaly=[v > 1.0 for v in values],
-        threshold=1.0,
-        detector="pca",
-        model_version="v1",
-        scored_at=T0,
-    )
+    return make_score_batch(dataset=dataset, entity=entity, first_seq=first_seq, scores=values)
 
 
 def alert(dataset: str, entity: str, state: str, peak: float) -> Alert:
-    resolved = state == "resolved"
-    return Alert(
-        alert_id=f"{dataset}/{entity}/100",
-        dataset=dataset,
-        entity=entity,
-        state=AlertState(state),
-        start_seq=100,
-        end_seq=130 if resolved else None,
-        start_time=T0,
-        end_time=T0 + timedelta(seconds=30) if resolved else None,
-        peak_score=peak,
-        threshold=1.0,
-        top_channels=[ChannelContribution(channel="flow", contribution=0.5)],
-        detector="pca",
-        model_version="v1",
-        emitted_at=T0,
-    )
+    return make_alert(
+        state=state, dataset=dataset, entity=entity, start_seq=100,
+        end_seq=130 if state == "resolved" else None, peak=peak, top_channels=[("flow", 0.5)],
+    )  # fmt: skip
 
 
 def produce(

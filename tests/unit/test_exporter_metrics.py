@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from output_messages import make_alert, make_score
 from prometheus_client import generate_latest
 
 from anomstream.cli import main
@@ -28,21 +29,15 @@ def _score(
 ) -> Score:
     scored_at = T0 + timedelta(seconds=seq)
     ingested = None if ingested_ms is None else scored_at - timedelta(milliseconds=ingested_ms)
-    return Score(
+    return make_score(
         dataset=dataset, entity=entity, seq=seq, event_time=scored_at, score=score,
-        threshold=threshold, is_anomaly=anomaly, detector="pca", model_version="v1",
-        label=label, ingested_at=ingested, scored_at=scored_at,
+        threshold=threshold, is_anomaly=anomaly, label=label, ingested_at=ingested,
+        scored_at=scored_at,
     )  # fmt: skip
 
 
 def _alert(state: AlertState, entity: str = "e1", start: int = 10, dataset: str = "ds") -> Alert:
-    resolved = state is AlertState.RESOLVED
-    return Alert(
-        alert_id=f"{dataset}/{entity}/{start}", dataset=dataset, entity=entity, state=state,
-        start_seq=start, end_seq=start + 5 if resolved else None, start_time=T0,
-        end_time=T0 + timedelta(seconds=5) if resolved else None, peak_score=3.0,
-        threshold=1.0, detector="pca", model_version="v1", emitted_at=T0,
-    )  # fmt: skip
+    return make_alert(state=state, dataset=dataset, entity=entity, start_seq=start)
 
 
 def _value(m: ExporterMetrics, name: str, **labels: str) -> float | None:

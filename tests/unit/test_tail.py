@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from output_messages import make_alert, make_score, make_score_batch
 
 from anomstream.cli import main
 from consumers.tail_filter import (
@@ -19,7 +20,6 @@ from consumers.tail_format import HumanPrinter, JsonPrinter, format_alert, forma
 from schemas import (
     Alert,
     AlertState,
-    ChannelContribution,
     SchemaError,
     Score,
     ScoreBatch,
@@ -30,54 +30,26 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def alert(state: str = "opened", entity: str = "valve1/0", peak: float = 3.5) -> Alert:
-    resolved = state == "resolved"
-    return Alert(
-        alert_id=f"skab/{entity}/100",
-        dataset="skab",
-        entity=entity,
-        state=AlertState(state),
-        start_seq=100,
-        end_seq=120 if resolved else None,
-        start_time=T0,
-        end_time=T0 + timedelta(seconds=20) if resolved else None,
-        peak_score=peak,
-        threshold=1.25,
-        top_channels=[ChannelContribution(channel="flow", contribution=0.75)],
-        detector="pca",
-        model_version="v1",
+    return make_alert(
+        state=state, dataset="skab", entity=entity, start_seq=100,
+        end_seq=120 if state == "resolved" else None, alert_id=f"skab/{entity}/100",
+        peak=peak, threshold=1.25, top_channels=[("flow", 0.75)],
         emitted_at=T0 + timedelta(seconds=5, milliseconds=250),
-    )
+    )  # fmt: skip
 
 
 def score(value: float = 2.0, entity: str = "m-1", dataset: str = "smd") -> Score:
-    return Score(
-        dataset=dataset,
-        entity=entity,
-        seq=7,
-        event_time=T0,
-        score=value,
-        threshold=1.5,
-        is_anomaly=value > 1.5,
-        detector="pca",
-        model_version="v2",
-        label=1,
-        scored_at=T0,
-    )
+    return make_score(
+        dataset=dataset, entity=entity, seq=7, event_time=T0, score=value, threshold=1.5,
+        label=1, model_version="v2",
+    )  # fmt: skip
 
 
 def batch() -> ScoreBatch:
-    return ScoreBatch(
-        dataset="smd",
-        entity="m-1",
-        first_seq=10,
-        event_times=[T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)],
-        scores=[0.5, 2.5, 1.0],
-        is_anomaly=[False, True, False],
-        threshold=1.5,
-        detector="pca",
+    return make_score_batch(
+        dataset="smd", entity="m-1", first_seq=10, scores=[0.5, 2.5, 1.0], threshold=1.5,
         model_version="v2",
-        scored_at=T0,
-    )
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
