@@ -42,3 +42,7 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
     precision = float(summary["precision"].split()[0])
     assert 0.0 < precision <= 1.0
     assert "Traceback" not in (tmp_path / "run" / "worker.log").read_text()
+    # The closing report: a page and a PNG per replayed sensor.
+    report = tmp_path / "run" / "report"
+    assert "plots:" in out and (report / "index.html").is_file(), out[-2000:]
+    assert len(list(report.glob("*.png"))) == 4
