@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from kafka_helpers import REPO_ROOT, free_port
+from kafka_helpers import KAFKA_LOCAL, REPO_ROOT, free_port, kafka_local_env
 
 
 def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
@@ -46,3 +46,31 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
     report = tmp_path / "run" / "report"
     assert "plots:" in out and (report / "index.html").is_file(), out[-2000:]
     assert len(list(report.glob("*.png"))) == 4
+    # The session's broker was running before the demo: it is left running.
+    status = subprocess.run([str(KAFKA_LOCAL), "status"], env=env, capture_output=True, check=False)
+    assert status.returncode == 0
+
+
+def test_the_demo_stops_the_broker_it_started(tmp_path: Path) -> None:
+    env = {
+        **kafka_local_env(tmp_path / "kafka", free_port(), free_port()),
+        "PIPELINE_DIR": str(tmp_path / "run"),
+        "PIPELINE_LIMIT": "1000",
+        "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
+        "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
+        "PIPELINE_NO_DOCKER": "1",
+    }
+    try:
+        done = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "demo"), "synthetic", "pca"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "stopping the broker this demo started" in done.stdout
+        status = subprocess.run(
+            [str(KAFKA_LOCAL), "status"], env=env, capture_output=True, check=False
+        )
+        assert status.returncode != 0, "the demo's own broker is stopped"
+    finally:
+        subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, capture_output=True, check=False)
