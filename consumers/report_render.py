@@ -16,7 +16,7 @@ import matplotlib.transforms as mtransforms  # noqa: E402
 import numpy as np  # noqa: E402
 
 from consumers.report_data import EntitySeries, EntityStats  # noqa: E402
-from evaluation.plots import _runs  # noqa: E402 - the same label shading as the offline plots
+from evaluation.plots import label_runs  # noqa: E402 - the same label shading as the offline plots
 
 __all__ = ["png_name", "render_entity", "write_report"]
 
@@ -36,7 +36,7 @@ def render_entity(path: Path, dataset: str, series: EntitySeries) -> Path:
     axis.step(
         seqs, series.thresholds, where="post", color="tab:orange", lw=1, ls="--", label="threshold"
     )
-    for start, end in _runs(series.labels == 1):
+    for start, end in label_runs(series.labels == 1):
         axis.axvspan(seqs[start] - 0.5, seqs[end - 1] + 0.5, color="tab:red", alpha=0.15, lw=0)
     hits = np.flatnonzero(series.is_anomaly)
     axis.scatter(seqs[hits], scores[hits], s=6, color="tab:blue", label="above threshold", zorder=3)

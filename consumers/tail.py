@@ -29,7 +29,15 @@ from consumers.tail_filter import Kind, StartPosition, TailFilter, decode_items
 from consumers.tail_format import Printer
 from schemas import SchemaError
 
-__all__ = ["TailCounts", "TailError", "TailOptions", "tail"]
+__all__ = [
+    "TailCounts",
+    "TailError",
+    "TailOptions",
+    "start_offsets",
+    "tail",
+    "topic_partitions",
+    "unreachable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +97,21 @@ def _consumer(options: TailOptions) -> Consumer:
     )
 
 
-def _unreachable(options: TailOptions) -> TailError:
+def unreachable(options: TailOptions) -> TailError:
     return TailError(
         f"cannot reach Kafka at {options.bootstrap} within {options.connect_timeout_s:g}s "
         "(start it: deploy/kafka/kafka-local start)"
     )
 
 
-def _topic_partitions(
+def topic_partitions(
     consumer: Consumer, options: TailOptions, timeout_s: float
 ) -> dict[str, list[int]]:
     """The partitions of the topics to read, as the cluster lists them now."""
     try:
         metadata = consumer.list_topics(timeout=timeout_s)
     except KafkaException:
-        raise _unreachable(options) from None
+        raise unreachable(options) from None
     found = {
         name: sorted(topic.partitions)
         for name, topic in metadata.topics.items()
@@ -120,7 +128,7 @@ def _topic_partitions(
     return {name: found[name] for name in options.topics}
 
 
-def _start_offsets(
+def start_offsets(
     consumer: Consumer,
     partitions: dict[str, list[int]],
     start: StartPosition,
@@ -159,11 +167,11 @@ def tail(
     stop = stop if stop is not None else threading.Event()
     consumer = _consumer(options)
     try:
-        partitions = _topic_partitions(consumer, options, options.connect_timeout_s)
+        partitions = topic_partitions(consumer, options, options.connect_timeout_s)
         if not partitions:
             log.warning("no topic matches %s yet; waiting", _pattern_text(options))
         consumer.assign(
-            _start_offsets(
+            start_offsets(
                 consumer, partitions, options.start, options.connect_timeout_s, datetime.now(UTC)
             )
         )
@@ -219,7 +227,7 @@ def _loop(
 
 def _assign_new_topics(consumer: Consumer, options: TailOptions, assigned: set[str]) -> None:
     try:
-        partitions = _topic_partitions(consumer, options, _POLL_S * 5)
+        partitions = topic_partitions(consumer, options, _POLL_S * 5)
     except TailError:
         return  # A transient metadata failure; the next refresh tries again.
     new = {t: p for t, p in partitions.items() if t not in assigned}

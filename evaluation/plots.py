@@ -12,13 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-__all__ = ["plot_entity"]
+__all__ = ["label_runs", "plot_entity"]
 
 # More channels than this turn the signal panel into noise; the top contributors are shown.
 MAX_CHANNELS = 4
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+def label_runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     """(start, end) index pairs of the runs of True, end exclusive."""
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
@@ -50,7 +50,7 @@ def plot_entity(
     bottom.plot(x, scores, lw=0.7, color="black", label="score")
     bottom.axhline(threshold, color="tab:orange", lw=1, ls="--", label="threshold")
     for axis in (top, bottom):
-        for start, end in _runs(labels.astype(bool)):
+        for start, end in label_runs(labels.astype(bool)):
             axis.axvspan(start, end, color="tab:red", alpha=0.15, lw=0)
     hits = np.flatnonzero(predictions)
     bottom.scatter(hits, scores[hits], s=4, color="tab:blue", label="detected", zorder=3)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from anomstream.commands.tail_cmd import _dataset, _start
+from anomstream.commands.tail_cmd import dataset_argument, start_argument
 from anomstream.errors import CliError, settings_error
 from consumers.tail_filter import Item, Kind, StartPosition
 from producers.kafka_config import KafkaSettings
@@ -36,11 +36,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "`anomstream tail scores|alerts --json` (--run), and writes one PNG per entity plus "
         "index.html with a table of counts and point-wise precision/recall.",
     )
-    parser.add_argument("--dataset", type=_dataset, required=True, help="the replayed dataset")
+    parser.add_argument(
+        "--dataset", type=dataset_argument, required=True, help="the replayed dataset"
+    )
     parser.add_argument(
         "--from",
         dest="start",
-        type=_start,
+        type=start_argument,
         metavar="WHERE",
         help="beginning (default) or a time ago: 30m, 2h, 1d",
     )
@@ -141,20 +143,20 @@ def _read_until_end(options: TailOptions) -> list[Item]:
 
     from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-    from consumers.tail import TailError, _start_offsets, _topic_partitions, _unreachable
+    from consumers.tail import TailError, start_offsets, topic_partitions, unreachable
     from consumers.tail_filter import decode_items
     from schemas import SchemaError
 
     consumer = _consumer(options)
     try:
-        partitions = _topic_partitions(consumer, options, options.connect_timeout_s)
+        partitions = topic_partitions(consumer, options, options.connect_timeout_s)
         alerts = replace(options, topics=(ALERTS_TOPIC,))
         try:
-            partitions.update(_topic_partitions(consumer, alerts, options.connect_timeout_s))
+            partitions.update(topic_partitions(consumer, alerts, options.connect_timeout_s))
         except TailError:
             pass  # No alerts topic yet: a report of scores alone.
         now = datetime.now(UTC)
-        starts = _start_offsets(consumer, partitions, options.start, options.connect_timeout_s, now)
+        starts = start_offsets(consumer, partitions, options.start, options.connect_timeout_s, now)
         ends: dict[tuple[str, int], int] = {}
         for topic, numbers in partitions.items():
             for number in numbers:
@@ -163,7 +165,7 @@ def _read_until_end(options: TailOptions) -> list[Item]:
                         TopicPartition(topic, number), timeout=options.connect_timeout_s
                     )
                 except KafkaException:
-                    raise _unreachable(options) from None
+                    raise unreachable(options) from None
                 ends[(topic, number)] = high
         pending = {key for key, high in ends.items() if high > 0}
         consumer.assign([tp for tp in starts if (tp.topic, tp.partition) in pending])

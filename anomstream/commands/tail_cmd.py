@@ -23,14 +23,14 @@ from schemas.topics import check_dataset
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _start(text: str) -> StartPosition:
+def start_argument(text: str) -> StartPosition:
     try:
         return parse_start(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _dataset(text: str) -> str:
+def dataset_argument(text: str) -> str:
     try:
         return check_dataset(text)
     except ValueError as exc:
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     source = parser.add_argument_group("source")
     source.add_argument(
         "--dataset",
-        type=_dataset,
+        type=dataset_argument,
         help="scores: read scores.<dataset> (required unless --topic-pattern); "
         "alerts: show this dataset's alerts only",
     )
@@ -90,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     source.add_argument(
         "--from",
         dest="start",
-        type=_start,
+        type=start_argument,
         default=StartPosition("latest"),
         metavar="WHERE",
         help="latest (default: new messages only), beginning, or a time ago: 30s, 10m, 2h, 1d",
