@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -33,8 +34,9 @@ class Pacer:
         ):
             raise ValueError("speed and rate must be positive")
 
-    def wait(self, event_time_ns: int, readings: int) -> None:
-        """Block until a message of `readings` readings, first at `event_time_ns`, is due."""
+    def wait(self, event_time_ns: int, readings: int, stop: threading.Event | None = None) -> None:
+        """Block until a message of `readings` readings, first at `event_time_ns`, is due,
+        or until `stop` is set."""
         now = time.perf_counter()
         if self._wall_start is None:
             self._wall_start, self._event_start_ns = now, event_time_ns
@@ -46,4 +48,7 @@ class Pacer:
             due = now
         self._sent += readings
         if due - now > _MIN_SLEEP_S:
-            time.sleep(due - now)
+            if stop is not None:
+                stop.wait(due - now)
+            else:
+                time.sleep(due - now)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -99,16 +101,28 @@ def replay(
     summary = ReplaySummary(counts=sink.counts)
     started = clock()
     bar = tqdm(total=total, unit="reading", unit_scale=True, disable=not options.progress)
+    # Ctrl-C sets a flag that the loop checks between messages: a KeyboardInterrupt could
+    # land between a send and its count, and the summary would be off by one message.
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
         for message in plan.messages(loops, limit=options.limit):
-            pacer.wait(message.event_time_ns, message.readings)
+            pacer.wait(message.event_time_ns, message.readings, stop)
+            if stop.is_set():
+                break
             sink.send(message.key, message.value)
             summary.readings += message.readings
             bar.update(message.readings)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        log.warning("interrupted: flushing what was sent")
+    except KeyboardInterrupt:  # off the main thread, where no handler could be installed
+        stop.set()
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if stop.is_set():
+            summary.interrupted = True
+            log.warning("interrupted: flushing what was sent")
         bar.close()
         sink.close(options.flush_timeout_s)
         summary.elapsed_s = clock() - started
