@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -14,12 +15,22 @@ KAFKA_LOCAL = REPO_ROOT / "deploy" / "kafka" / "kafka-local"
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.1"
 
 
+# Below the kernel's ephemeral range (32768-60999): a port picked there can be taken by an
+# outgoing connection between the pick and the server's bind.
+_TEST_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port below the ephemeral range that nobody listens on now."""
+    for _ in range(200):
+        port = random.choice(_TEST_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {_TEST_PORTS}")
 
 
 def kafka_local_env(data_dir: Path, port: int, controller_port: int) -> dict[str, str]:
