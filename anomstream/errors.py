@@ -12,5 +12,9 @@ class CliError(Exception):
 def settings_error(exc: ValidationError, env_prefix: str) -> CliError:
     """Name the environment variable behind the first invalid setting."""
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else ""
+    if not error["loc"]:
+        # A check across settings (e.g. a SASL protocol without a password): its message
+        # names the variables itself.
+        return CliError(f"bad {env_prefix}* settings: {error['msg']}")
+    field = str(error["loc"][0])
     return CliError(f"bad setting {env_prefix}{field.upper()}: {error['msg']}")

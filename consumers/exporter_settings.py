@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.kafka_config import KafkaSettings
 from schemas.topics import parse_topic_selection
 
 __all__ = ["ExporterSettings"]
@@ -45,3 +46,9 @@ class ExporterSettings(BaseSettings):
 
     def topic_list(self) -> list[str]:
         return parse_topic_selection(self.topics)
+
+    def kafka(self, shared: KafkaSettings) -> KafkaSettings:
+        """The shared ANOMSTREAM_KAFKA_* settings (login, TLS), with this bootstrap if set."""
+        if not self.bootstrap:
+            return shared
+        return shared.model_copy(update={"bootstrap": self.bootstrap})

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -27,6 +27,8 @@ from confluent_kafka import (
 
 from consumers.tail_filter import Kind, StartPosition, TailFilter, decode_items
 from consumers.tail_format import Printer
+from producers.kafka_config import KafkaSettings
+from producers.kafka_errors import SecurityErrors, refused
 from schemas import SchemaError
 
 __all__ = [
@@ -54,7 +56,8 @@ class TailOptions:
     """What to read (`topics`, or every topic `topic_pattern` fully matches) and how long."""
 
     kind: Kind
-    bootstrap: str
+    # The cluster and how to log in to it (ANOMSTREAM_KAFKA_*).
+    kafka: KafkaSettings
     topics: tuple[str, ...] = ()
     topic_pattern: re.Pattern[str] | None = None
     start: StartPosition = StartPosition("latest")
@@ -62,6 +65,10 @@ class TailOptions:
     limit: int | None = None
     idle_timeout_s: float | None = None
     connect_timeout_s: float = 10.0
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
 
 
 @dataclass
@@ -79,25 +86,28 @@ class TailCounts:
         return f"{self.printed} printed of {self.read} read{bad} ({self.stopped_by})"
 
 
-def _consumer(options: TailOptions) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": options.bootstrap,
-            # Required by the client; never joined, since partitions are assigned directly.
-            "group.id": f"anomstream-tail-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            # The worker writes in transactions: aborted attempts must stay invisible.
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "latest" if options.start.kind == "latest" else "earliest",
-            "client.id": "anomstream-tail",
-            # An unreachable broker is reported once by list_topics below, not per attempt.
-            "log_level": 2,
-        }
-    )
+def _consumer(options: TailOptions, errors: SecurityErrors) -> Consumer:
+    config: dict[str, Any] = {
+        **options.kafka.client_config(),
+        # Required by the client; never joined, since partitions are assigned directly.
+        "group.id": f"anomstream-tail-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # The worker writes in transactions: aborted attempts must stay invisible.
+        "isolation.level": "read_committed",
+        "auto.offset.reset": "latest" if options.start.kind == "latest" else "earliest",
+        "client.id": "anomstream-tail",
+        # An unreachable broker is reported once by list_topics below, not per attempt.
+        "log_level": 2,
+        "error_cb": errors,
+    }
+    return Consumer(config)
 
 
-def unreachable(options: TailOptions) -> TailError:
+def unreachable(options: TailOptions, reason: str | None = None) -> TailError:
+    """The broker did not answer; `reason` is the login or TLS failure, when one was seen."""
+    if reason is not None:
+        return TailError(refused(options.bootstrap, reason))
     return TailError(
         f"cannot reach Kafka at {options.bootstrap} within {options.connect_timeout_s:g}s "
         "(start it: deploy/kafka/kafka-local start)"
@@ -105,13 +115,17 @@ def unreachable(options: TailOptions) -> TailError:
 
 
 def topic_partitions(
-    consumer: Consumer, options: TailOptions, timeout_s: float
+    consumer: Consumer,
+    options: TailOptions,
+    timeout_s: float,
+    errors: SecurityErrors | None = None,
 ) -> dict[str, list[int]]:
-    """The partitions of the topics to read, as the cluster lists them now."""
+    """The partitions of the topics to read, as the cluster lists them now; `errors` (the
+    consumer's error callback) tells a refused login from a broker that is not there."""
     try:
         metadata = consumer.list_topics(timeout=timeout_s)
     except KafkaException:
-        raise unreachable(options) from None
+        raise unreachable(options, errors.reason(consumer) if errors else None) from None
     found = {
         name: sorted(topic.partitions)
         for name, topic in metadata.topics.items()
@@ -165,9 +179,10 @@ def tail(
     """
     counts = TailCounts()
     stop = stop if stop is not None else threading.Event()
-    consumer = _consumer(options)
+    errors = SecurityErrors()
+    consumer = _consumer(options, errors)
     try:
-        partitions = topic_partitions(consumer, options, options.connect_timeout_s)
+        partitions = topic_partitions(consumer, options, options.connect_timeout_s, errors)
         if not partitions:
             log.warning("no topic matches %s yet; waiting", _pattern_text(options))
         consumer.assign(

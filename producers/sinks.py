@@ -6,11 +6,12 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from producers.kafka_config import KafkaSettings
+from producers.kafka_errors import SecurityErrors, refused
 
 __all__ = ["DeliveryCounts", "DryRunSink", "KafkaSink", "Sink", "SinkError"]
 
@@ -61,7 +62,12 @@ class KafkaSink:
     def __init__(self, settings: KafkaSettings, topic: str) -> None:
         self.topic = topic
         self.counts = DeliveryCounts()
-        self._producer = Producer(settings.producer_config("anomstream-replay"))
+        self._errors = SecurityErrors()
+        config: dict[str, Any] = {
+            **settings.producer_config("anomstream-replay"),
+            "error_cb": self._errors,
+        }
+        self._producer = Producer(config)
         self._check_topic(settings)
 
     def _check_topic(self, settings: KafkaSettings) -> None:
@@ -74,6 +80,8 @@ class KafkaSink:
                     self.topic, timeout=max(deadline - time.monotonic(), 0.1)
                 )
             except KafkaException:
+                if reason := self._errors.reason(self._producer):
+                    raise SinkError(refused(settings.bootstrap, reason)) from None
                 raise SinkError(
                     f"cannot reach Kafka at {settings.bootstrap} within "
                     f"{settings.connect_timeout_s:g}s (start it: deploy/kafka/kafka-local start)"

@@ -6,14 +6,16 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from producers.kafka_config import KafkaSettings
+from producers.kafka_errors import SecurityErrors, refused
 from schemas import TopicSpec
 
-__all__ = ["KafkaUnavailableError", "TopicOutcome", "ensure_topics"]
+__all__ = ["KafkaUnavailableError", "TopicOutcome", "ensure_topics", "list_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +34,54 @@ class TopicOutcome:
     note: str = ""
 
 
-def _admin(bootstrap: str) -> AdminClient:
-    # librdkafka would print a line per failed connection attempt; the caller reports
-    # an unreachable cluster once, so only critical client logs get through.
-    return AdminClient(
-        {"bootstrap.servers": bootstrap, "client.id": "anomstream-admin", "log_level": 2}
-    )
+class _Admin:
+    """An admin client and what its error callback saw."""
+
+    def __init__(self, kafka: KafkaSettings | str) -> None:
+        # A plain address is a cluster without login or TLS, as before KafkaSettings had any.
+        if isinstance(kafka, KafkaSettings):
+            self.bootstrap, base = kafka.bootstrap, kafka.client_config()
+        else:
+            self.bootstrap, base = kafka, {"bootstrap.servers": kafka}
+        self.errors = SecurityErrors()
+        # librdkafka would print a line per failed connection attempt; the caller reports
+        # an unreachable cluster once, so only critical client logs get through.
+        config: dict[str, Any] = {
+            **base,
+            "client.id": "anomstream-admin",
+            "log_level": 2,
+            "error_cb": self.errors,
+        }
+        self.client = AdminClient(config)
 
 
-def _existing_partitions(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, int]:
+def list_topics(kafka: KafkaSettings | str, timeout_s: float) -> dict[str, int]:
+    """Partition count per topic on the cluster now; KafkaUnavailableError if it does not
+    answer or refuses the login."""
+    return _existing_partitions(_Admin(kafka), timeout_s)
+
+
+def _existing_partitions(admin: _Admin, timeout_s: float) -> dict[str, int]:
     try:
-        metadata = admin.list_topics(timeout=timeout_s)
+        metadata = admin.client.list_topics(timeout=timeout_s)
     except KafkaException as exc:
+        if reason := admin.errors.reason(admin.client):
+            raise KafkaUnavailableError(refused(admin.bootstrap, reason)) from None
         raise KafkaUnavailableError(
-            f"no answer from Kafka at {bootstrap} within {timeout_s:g}s ({exc.args[0]})"
+            f"no answer from Kafka at {admin.bootstrap} within {timeout_s:g}s ({exc.args[0]})"
         ) from None
     return {name: len(topic.partitions) for name, topic in metadata.topics.items()}
 
 
 def ensure_topics(
-    bootstrap: str, specs: Sequence[TopicSpec], timeout_s: float = 30.0
+    kafka: KafkaSettings | str, specs: Sequence[TopicSpec], timeout_s: float = 30.0
 ) -> list[TopicOutcome]:
-    """Create every topic of `specs` that is missing; existing topics are left as they are."""
-    admin = _admin(bootstrap)
-    existing = _existing_partitions(admin, bootstrap, timeout_s)
+    """Create every topic of `specs` that is missing; existing topics are left as they are.
+
+    `kafka` is the shared settings (address, login, TLS) or, as before, a plaintext address.
+    """
+    admin = _Admin(kafka)
+    existing = _existing_partitions(admin, timeout_s)
     outcomes: dict[str, TopicOutcome] = {}
     missing = []
     for spec in specs:
@@ -72,7 +98,7 @@ def ensure_topics(
             NewTopic(s.name, s.partitions, s.replication_factor, config=dict(s.config))
             for s in missing
         ]
-        futures = admin.create_topics(new_topics, operation_timeout=timeout_s)
+        futures = admin.client.create_topics(new_topics, operation_timeout=timeout_s)
         for spec in missing:
             outcomes[spec.name] = _creation_outcome(spec, futures[spec.name], timeout_s)
     return [outcomes[spec.name] for spec in specs]

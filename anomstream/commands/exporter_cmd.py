@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Reads scores.<dataset> and alerts with read_committed in its own consumer group "
             "and serves /metrics. Settings come from the environment: "
-            "ANOMSTREAM_EXPORTER_BOOTSTRAP (or ANOMSTREAM_KAFKA_BOOTSTRAP), _TOPICS (names or "
+            "ANOMSTREAM_EXPORTER_BOOTSTRAP (or ANOMSTREAM_KAFKA_BOOTSTRAP; login and TLS always "
+            "from ANOMSTREAM_KAFKA_*), _TOPICS (names or "
             "a ^regex, default ^scores\\..+,alerts), _GROUP_ID (default anomstream-exporter), "
             "_START_FROM (earliest|latest, default latest), _HOST (default 0.0.0.0), _PORT "
             "(default 9464), _MAX_ENTITIES (default 1000; later entities share "
@@ -33,21 +34,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(run=run)
 
 
-def _settings() -> tuple[ExporterSettings, str]:
+def _settings() -> tuple[ExporterSettings, KafkaSettings]:
     try:
         settings = ExporterSettings()
     except ValidationError as exc:
         raise settings_error(exc, "ANOMSTREAM_EXPORTER_") from None
-    if settings.bootstrap:
-        return settings, settings.bootstrap
+    # The login and TLS settings are the shared ones even when the exporter names its broker.
     try:
-        return settings, KafkaSettings().bootstrap
+        return settings, settings.kafka(KafkaSettings())
     except ValidationError as exc:
         raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, bootstrap = _settings()
+    settings, kafka = _settings()
     # Imported here so `--help` and a bad setting need no Kafka client library.
     from consumers.exporter import Exporter
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        Exporter(settings, bootstrap).run(stop)
+        Exporter(settings, kafka).run(stop)
     except OSError as exc:  # the port is taken, or the host is not an address of this machine
         raise CliError(f"cannot serve /metrics on {settings.host}:{settings.port}: {exc}") from None
     return 0

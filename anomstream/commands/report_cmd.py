@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer
 
     from consumers.tail import TailOptions
+    from producers.kafka_errors import SecurityErrors
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def _read_kafka(bootstrap: str | None, dataset: str, start: StartPosition) -> li
         raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
     options = TailOptions(
         kind="scores",
-        bootstrap=settings.bootstrap,
+        kafka=settings,
         topics=(scores_topic(dataset),),
         start=start,
         connect_timeout_s=settings.connect_timeout_s,
@@ -117,12 +118,12 @@ def _read_kafka(bootstrap: str | None, dataset: str, start: StartPosition) -> li
         raise CliError(str(exc)) from None
 
 
-def _consumer(options: TailOptions) -> Consumer:
+def _consumer(options: TailOptions, errors: SecurityErrors) -> Consumer:
     from confluent_kafka import Consumer
 
     return Consumer(
         {
-            "bootstrap.servers": options.bootstrap,
+            **options.kafka.client_config(),
             # Required by the client; never joined, since partitions are assigned directly.
             "group.id": f"anomstream-report-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
@@ -133,6 +134,7 @@ def _consumer(options: TailOptions) -> Consumer:
             "enable.partition.eof": True,
             "client.id": "anomstream-report",
             "log_level": 2,
+            "error_cb": errors,
         }
     )
 
@@ -145,11 +147,13 @@ def _read_until_end(options: TailOptions) -> list[Item]:
 
     from consumers.tail import TailError, start_offsets, topic_partitions, unreachable
     from consumers.tail_filter import decode_items
+    from producers.kafka_errors import SecurityErrors
     from schemas import SchemaError
 
-    consumer = _consumer(options)
+    errors = SecurityErrors()
+    consumer = _consumer(options, errors)
     try:
-        partitions = topic_partitions(consumer, options, options.connect_timeout_s)
+        partitions = topic_partitions(consumer, options, options.connect_timeout_s, errors)
         alerts = replace(options, topics=(ALERTS_TOPIC,))
         try:
             partitions.update(topic_partitions(consumer, alerts, options.connect_timeout_s))

@@ -181,7 +181,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         topics = (ALERTS_TOPIC,)
     options = TailOptions(
         kind=args.what,
-        bootstrap=settings.bootstrap,
+        kafka=settings,
         topics=topics,
         topic_pattern=args.topic_pattern,
         start=args.start,

@@ -59,11 +59,11 @@ def run_create(args: argparse.Namespace) -> int:
     from stream_app.topic_admin import KafkaUnavailableError, ensure_topics
 
     try:
-        bootstrap = args.bootstrap or KafkaSettings().bootstrap
+        kafka = KafkaSettings(**({"bootstrap": args.bootstrap} if args.bootstrap else {}))
     except ValidationError as exc:
         raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
     try:
-        outcomes = ensure_topics(bootstrap, _specs(), timeout_s=args.timeout)
+        outcomes = ensure_topics(kafka, _specs(), timeout_s=args.timeout)
     except KafkaUnavailableError as exc:
         raise CliError(str(exc)) from None
     for outcome in outcomes:
