@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import time
 import tracemalloc
@@ -38,7 +37,7 @@ def resolve_device(device: str) -> str:
 
 def build(name: str, device: str) -> Detector:
     cls = detector_class(name)
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = cls.keywords()
     wanted = {**FAST_TRAINING, "device": device, "seed": 0}
     return cls(**{k: v for k, v in wanted.items() if k in accepted})
 

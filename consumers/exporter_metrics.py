@@ -117,6 +117,11 @@ class ExporterMetrics:
             f'Entities beyond max_entities, labelled entity="{OTHER_ENTITY}".', ["dataset"],
             registry=r,
         )  # fmt: skip
+        self.kafka_connected = Gauge(
+            f"{ns}_exporter_kafka_connected",
+            "1 while the exporter reaches Kafka, 0 while no broker answers (its other metrics "
+            "are then stale).", registry=r,
+        )  # fmt: skip
 
     def entity_label(self, dataset: str, entity: str) -> str:
         """The entity's label value: its name for the first `max_entities` (dataset, entity)

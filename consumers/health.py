@@ -23,6 +23,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from consumers.tail_filter import decode_items
 from detectors.artifacts import META_FILE, latest_version
+from producers.kafka_config import KafkaSettings
+from producers.kafka_errors import SecurityErrors, refused
 from schemas import (
     ALERTS_TOPIC,
     DEADLETTER_TOPIC,
@@ -40,10 +42,12 @@ __all__ = [
     "DatasetHealth",
     "HealthError",
     "HealthOptions",
+    "HealthReport",
     "ModelSummary",
     "gather",
     "model_summary",
     "open_alert_ids",
+    "reading_rows",
     "status_reasons",
 ]
 
@@ -76,10 +80,12 @@ class DatasetHealth:
 
     dataset: str
     window_s: float
+    # Rows: a ReadingBatch message counts its rows, as a ScoreBatch counts its scores.
     readings: int
     scores: int
     anomalies: int
-    # Readings not yet consumed by the worker's group; None when the topic has no partitions.
+    # Messages (a ReadingBatch is one) not yet consumed by the worker's group; None when the
+    # topic has no partitions.
     lag: int | None
     open_alerts: tuple[str, ...] = ()
     dead_letters: int = 0
@@ -97,6 +103,15 @@ class DatasetHealth:
     def anomaly_ratio(self) -> float | None:
         """Anomalous fraction of the scores in the window; None without scores."""
         return self.anomalies / self.scores if self.scores else None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The datasets checked, and those left out of a check that named none."""
+
+    datasets: tuple[DatasetHealth, ...]
+    # With a readings topic but neither a trained model nor a message in the window.
+    idle: tuple[str, ...] = ()
 
 
 def status_reasons(health: DatasetHealth, max_lag: int = DEFAULT_MAX_LAG) -> list[str]:
@@ -158,9 +173,11 @@ def model_summary(models_dir: Path, dataset: str) -> ModelSummary:
 
 @dataclass(frozen=True)
 class HealthOptions:
-    """Where and what to check; `datasets` empty = every dataset with a readings topic."""
+    """Where and what to check; `datasets` empty = every dataset with a readings topic and
+    a model or traffic in the window."""
 
-    bootstrap: str
+    # The cluster and how to log in to it (ANOMSTREAM_KAFKA_*).
+    kafka: KafkaSettings
     group: str
     models_dir: Path
     datasets: tuple[str, ...] = ()
@@ -170,11 +187,15 @@ class HealthOptions:
     # How long reading the window's records may take in all before the check gives up.
     read_timeout_s: float = 30.0
 
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
 
-def _consumer(bootstrap: str, group: str) -> Consumer:
+
+def _consumer(kafka: KafkaSettings, group: str, errors: SecurityErrors) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             "group.id": group,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -184,6 +205,7 @@ def _consumer(bootstrap: str, group: str) -> Consumer:
             "client.id": "anomstream-health",
             # An unreachable broker is reported once, by the metadata request below.
             "log_level": 2,
+            "error_cb": errors,
         }
     )
 
@@ -269,7 +291,9 @@ class _Reader:
             self.consumer.unassign()
 
 
-def _unreachable(options: HealthOptions) -> HealthError:
+def _unreachable(options: HealthOptions, reason: str | None) -> HealthError:
+    if reason is not None:  # a refused login or an untrusted certificate
+        return HealthError(refused(options.bootstrap, reason))
     return HealthError(
         f"cannot reach Kafka at {options.bootstrap} within {options.connect_timeout_s:g}s "
         "(start it: deploy/kafka/kafka-local start)"
@@ -297,6 +321,18 @@ def _lag(group_consumer: Consumer, topic: str, parts: list[int], timeout_s: floa
             f"cannot read the committed offsets of the group: {exc.args[0]}"
         ) from None
     return total
+
+
+def reading_rows(value: bytes) -> int:
+    """The readings one message carries: a ReadingBatch's rows, 1 for a Reading, 0 for a
+    message that is neither (the worker dead-letters it)."""
+    if b'"first_seq"' not in value:  # only a ReadingBatch has it
+        return 1 if b'"values"' in value else 0
+    try:
+        rows = json.loads(value).get("rows")
+    except (ValueError, AttributeError):
+        return 0
+    return len(rows) if isinstance(rows, list) else 0
 
 
 def _scores(reader: _Reader, dataset: str, since: datetime) -> tuple[int, int]:
@@ -334,44 +370,72 @@ def _dead_letter_sources(reader: _Reader, since: datetime) -> list[str]:
     return sources
 
 
-def gather(options: HealthOptions, now: datetime | None = None) -> list[DatasetHealth]:
-    """The health of each dataset of `options`, measured now."""
+def _active(
+    reader: _Reader, models_dir: Path, since: datetime, models: dict[str, ModelSummary]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The datasets with a readings topic, split into those with a trained model or a message
+    on readings.<dataset> or scores.<dataset> since `since`, and the rest. Fills `models`."""
+    active: list[str] = []
+    idle: list[str] = []
+    for topic in sorted(reader.partitions):
+        dataset = topic.removeprefix(_READINGS_PREFIX)
+        if dataset == topic:
+            continue
+        try:
+            check_dataset(dataset)
+        except ValueError:
+            continue  # a topic named like ours that no dataset could have
+        models[dataset] = model_summary(models_dir, dataset)
+        traffic = any(
+            start < end
+            for name in (topic, scores_topic(dataset))
+            for start, end in reader.ranges(name, since).values()
+        )
+        (active if traffic or models[dataset].entities else idle).append(dataset)
+    return tuple(active), tuple(idle)
+
+
+def gather(options: HealthOptions, now: datetime | None = None) -> HealthReport:
+    """The health of the datasets of `options`, measured now; without any named, of those
+    with a trained model or traffic in the window (the others are `idle`)."""
     now = now if now is not None else datetime.now(UTC)
-    reader_consumer = _consumer(options.bootstrap, f"anomstream-health-{uuid.uuid4().hex}")
+    errors = SecurityErrors()
+    reader_consumer = _consumer(options.kafka, f"anomstream-health-{uuid.uuid4().hex}", errors)
     # Only asked for committed offsets: it never subscribes, so it never joins the group.
-    group_consumer = _consumer(options.bootstrap, options.group)
+    group_consumer = _consumer(options.kafka, options.group, errors)
     try:
         try:
             metadata = reader_consumer.list_topics(timeout=options.connect_timeout_s)
         except KafkaException:
-            raise _unreachable(options) from None
+            raise _unreachable(options, errors.reason(reader_consumer)) from None
         partitions = {
             name: sorted(topic.partitions)
             for name, topic in metadata.topics.items()
             if topic.error is None and not name.startswith("__")
         }
-        datasets = options.datasets or tuple(
-            sorted(
-                name.removeprefix(_READINGS_PREFIX)
-                for name in partitions
-                if name.startswith(_READINGS_PREFIX)
-            )
-        )
-        for dataset in datasets:
-            check_dataset(dataset)
-            if readings_topic(dataset) not in partitions:
-                raise HealthError(
-                    f"topic {readings_topic(dataset)} does not exist on {options.bootstrap}"
-                )
         reader = _Reader(reader_consumer, partitions, options.read_timeout_s)
         since = now - options.window
+        models: dict[str, ModelSummary] = {}
+        idle: tuple[str, ...] = ()
+        if options.datasets:
+            datasets = options.datasets
+            for dataset in datasets:
+                check_dataset(dataset)
+                if readings_topic(dataset) not in partitions:
+                    raise HealthError(
+                        f"topic {readings_topic(dataset)} does not exist on {options.bootstrap}"
+                    )
+        else:
+            datasets, idle = _active(reader, options.models_dir, since, models)
         alerts = _alerts(reader, now - options.alerts_window)
         dead_sources = _dead_letter_sources(reader, since)
         result = []
         for dataset in datasets:
             topic = readings_topic(dataset)
-            readings = sum(end - start for start, end in reader.ranges(topic, since).values())
+            readings = sum(map(reading_rows, reader.records(topic, since)))
             scores, anomalies = _scores(reader, dataset, since)
+            if dataset not in models:
+                models[dataset] = model_summary(options.models_dir, dataset)
             result.append(
                 DatasetHealth(
                     dataset=dataset,
@@ -382,10 +446,10 @@ def gather(options: HealthOptions, now: datetime | None = None) -> list[DatasetH
                     lag=_lag(group_consumer, topic, partitions[topic], options.connect_timeout_s),
                     open_alerts=open_alert_ids(alerts, dataset),
                     dead_letters=dead_sources.count(topic),
-                    models=model_summary(options.models_dir, dataset),
+                    models=models[dataset],
                 )
             )
-        return result
+        return HealthReport(tuple(result), idle)
     finally:
         reader_consumer.close()
         group_consumer.close()

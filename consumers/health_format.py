@@ -61,11 +61,24 @@ def _row(health: DatasetHealth, max_lag: int) -> list[str]:
     ]
 
 
+def _idle_line(idle: Sequence[str], window_s: float) -> str:
+    return (
+        f"without a model or traffic in the last {window_s:g}s, not shown: {', '.join(idle)} "
+        "(--dataset NAME checks one)"
+    )
+
+
 def format_table(
-    healths: Sequence[DatasetHealth], window_s: float, max_lag: int = DEFAULT_MAX_LAG
+    healths: Sequence[DatasetHealth],
+    window_s: float,
+    max_lag: int = DEFAULT_MAX_LAG,
+    idle: Sequence[str] = (),
 ) -> str:
-    """One line per dataset under a header, columns aligned; ends with a newline."""
+    """One line per dataset under a header, columns aligned, then a note on the `idle`
+    datasets left out; ends with a newline."""
     if not healths:
+        if idle:
+            return _idle_line(idle, window_s) + "\n"
         return "no datasets: no readings.<dataset> topic on the cluster\n"
     rows = [list(_HEADERS)] + [_row(h, max_lag) for h in healths]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
@@ -77,6 +90,8 @@ def format_table(
         ]
         lines.append("  ".join(cells).rstrip())
     lines.append(f"rates and ratios over the last {window_s:g}s; lag above {max_lag} is not ok")
+    if idle:
+        lines.append(_idle_line(idle, window_s))
     return "\n".join(lines) + "\n"
 
 
@@ -108,13 +123,18 @@ def to_json(health: DatasetHealth, max_lag: int = DEFAULT_MAX_LAG) -> dict[str, 
 
 
 def format_json(
-    healths: Sequence[DatasetHealth], group: str, max_lag: int = DEFAULT_MAX_LAG
+    healths: Sequence[DatasetHealth],
+    group: str,
+    max_lag: int = DEFAULT_MAX_LAG,
+    idle: Sequence[str] = (),
 ) -> str:
-    """One JSON document: overall `ok`, the group whose lag was measured, and the datasets."""
+    """One JSON document: overall `ok`, the group whose lag was measured, the datasets, and
+    the `idle` ones left out (no model, no traffic in the window)."""
     document = {
         "ok": all_ok(healths, max_lag),
         "group": group,
         "max_lag": max_lag,
         "datasets": [to_json(h, max_lag) for h in healths],
+        "idle": list(idle),
     }
     return json.dumps(document, indent=2) + "\n"

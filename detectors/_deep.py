@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,56 +24,82 @@ from detectors._torch import (
 )
 from detectors.base import Arrays, Detector, DetectorError, Windows
 from detectors.error_scoring import ErrorScorer, Scoring
+from detectors.hyperparams import field_types
 
-__all__ = ["DeepDetector", "ReconstructionDetector"]
+__all__ = ["DeepDetector", "DeepParams", "ReconstructionDetector", "ReconstructionParams"]
 
 log = logging.getLogger(__name__)
 
 
-class DeepDetector(Detector):
+@dataclass(frozen=True)
+class DeepParams:
+    """Hyperparameters every deep detector has. Each detector has a subclass that adds its
+    own and sets its defaults; the constructor's keywords, `params()` and the check of
+    `--param` values all come from those fields."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    hidden: int = 32
+    scoring: Scoring = "gaussian_static"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1 or not self.lr > 0:
+            raise DetectorError("epochs, batch_size and hidden must be >= 1 and lr > 0")
+
+
+@dataclass(frozen=True)
+class ReconstructionParams(DeepParams):
+    """`half_life`: steps over which an error's weight halves, None for equal weights."""
+
+    half_life: float | None = 20.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.half_life is not None and not self.half_life > 0:
+            raise DetectorError(f"half_life must be > 0 or None, got {self.half_life}")
+
+
+P = TypeVar("P", bound=DeepParams)
+R = TypeVar("R", bound=ReconstructionParams)
+
+
+class DeepDetector(Detector, Generic[P]):
     """A torch network trained so that forward(x) ~ target(x), scored by its errors.
 
-    Subclasses build the network and say how a batch becomes per-channel errors (n, C);
-    an `ErrorScorer` turns those into scores. `device`, `amp` and `progress` are runtime
-    choices, not hyperparameters: they are left out of `params()`, so an artifact trained on
-    a GPU loads on a CPU (and the other way round).
+    Subclasses set `Params` (their hyperparameters, a `DeepParams` dataclass), build the
+    network and say how a batch becomes per-channel errors (n, C); an `ErrorScorer` turns
+    those into scores. `device`, `amp` and `progress` are runtime choices, not
+    hyperparameters: they are left out of `params()`, so an artifact trained on a GPU loads
+    on a CPU (and the other way round).
     """
 
     uses_torch: ClassVar[bool] = True
+    Params: type[P]
 
     def __init__(
         self,
         *,
-        epochs: int,
-        batch_size: int,
-        lr: float,
-        hidden: int,
-        scoring: Scoring,
-        seed: int,
-        device: str,
-        amp: bool | None,
-        progress: bool,
+        device: str = "auto",
+        amp: bool | None = None,
+        progress: bool = False,
+        **params: Any,
     ) -> None:
-        super().__init__(seed=seed)
-        if epochs < 1 or batch_size < 1 or hidden < 1 or not lr > 0:
-            raise DetectorError("epochs, batch_size and hidden must be >= 1 and lr > 0")
-        self.epochs, self.batch_size, self.lr, self.hidden = epochs, batch_size, lr, hidden
-        self.scoring: Scoring = scoring
-        self.scorer = ErrorScorer(scoring)
+        self.hp: P = self.Params(**params)
+        super().__init__(seed=self.hp.seed)
+        self.scorer = ErrorScorer(self.hp.scoring)
         self.device = resolve_device(device)
         self.amp = resolve_amp(amp, self.device)
         self.progress = progress
         self.net: nn.Module | None = None
 
     def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "hidden": self.hidden,
-            "scoring": self.scoring,
-        }
+        return asdict(self.hp)
+
+    @classmethod
+    def keywords(cls) -> dict[str, Any]:
+        return {**field_types(cls.Params), **super().keywords()}
 
     # -- for subclasses ---------------------------------------------------------------------
 
@@ -103,9 +130,8 @@ class DeepDetector(Detector):
 
     def _fit(self, windows: Windows) -> None:
         assert self.window is not None and self.channels is not None  # noqa: S101 (set by fit)
-        config = TrainConfig(
-            self.epochs, self.batch_size, self.lr, amp=self.amp, progress=self.progress
-        )
+        hp = self.hp
+        config = TrainConfig(hp.epochs, hp.batch_size, hp.lr, amp=self.amp, progress=self.progress)
         with seeded(self.seed, self.device):
             self.net = self._build(self.window, self.channels).to(self.device)
             train_network(
@@ -131,7 +157,7 @@ class DeepDetector(Detector):
         self.scorer.load_state(arrays)
 
 
-class ReconstructionDetector(DeepDetector):
+class ReconstructionDetector(DeepDetector[R], Generic[R]):
     """Networks that reconstruct the whole window; errors are time-weighted squared errors.
 
     Per channel, error = sum over steps of w_t (x_t - x̂_t)^2 with w_t proportional to
@@ -139,20 +165,12 @@ class ReconstructionDetector(DeepDetector):
     so recent steps weigh more. `half_life=None` weighs all steps equally (plain MSE).
     """
 
-    def __init__(self, *, half_life: float | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if half_life is not None and not half_life > 0:
-            raise DetectorError(f"half_life must be > 0 or None, got {half_life}")
-        self.half_life = half_life
-
-    def params(self) -> dict[str, Any]:
-        return {**super().params(), "half_life": self.half_life}
-
     def _reduce(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         steps = torch.arange(x.shape[1], dtype=torch.float32, device=x.device)
-        if self.half_life is None:
+        half_life = self.hp.half_life
+        if half_life is None:
             weights = torch.ones_like(steps)
         else:
-            weights = torch.pow(0.5, (x.shape[1] - 1 - steps) / self.half_life)
+            weights = torch.pow(0.5, (x.shape[1] - 1 - steps) / half_life)
         weights = weights / weights.sum()
         return torch.matmul(torch.square(out - x).transpose(1, 2), weights)

@@ -31,6 +31,7 @@ __all__ = [
     "hash_training_data",
     "latest_version",
     "load_model",
+    "model_versions",
     "save_model",
 ]
 
@@ -90,6 +91,12 @@ def latest_version(root: Path | str, dataset: str, entity: str, detector: str) -
     model_dir = _model_dir(root, dataset, entity, detector)
     versions = _versions(model_dir)
     return model_dir / f"v{versions[-1]}" if versions else None
+
+
+def model_versions(root: Path | str, dataset: str, entity: str, detector: str) -> list[Path]:
+    """Every `v<N>` directory of that model, newest first (a reader falls back in order)."""
+    model_dir = _model_dir(root, dataset, entity, detector)
+    return [model_dir / f"v{n}" for n in reversed(_versions(model_dir))]
 
 
 def save_model(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from detectors._deep import ReconstructionDetector
-from detectors.error_scoring import Scoring
+from detectors._deep import ReconstructionDetector, ReconstructionParams
 
-__all__ = ["AutoencoderDetector", "UnivariateAutoencoderDetector"]
+__all__ = [
+    "AutoencoderDetector",
+    "AutoencoderParams",
+    "UnivariateAutoencoderDetector",
+    "UnivariateAutoencoderParams",
+]
 
 
 class _DenseAutoencoder(nn.Module):
@@ -67,7 +72,17 @@ class _ChannelAutoencoders(nn.Module):
         return h.permute(1, 2, 0)
 
 
-class AutoencoderDetector(ReconstructionDetector):
+@dataclass(frozen=True)
+class AutoencoderParams(ReconstructionParams):
+    """ae's hyperparameters: those of `ReconstructionParams`, with its own defaults."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    hidden: int = 64
+
+
+class AutoencoderDetector(ReconstructionDetector[AutoencoderParams]):
     """Dense autoencoder over the flattened window; score from the reconstruction error.
 
     The latent size is hidden // 4. Errors are time-weighted per channel (see
@@ -76,36 +91,17 @@ class AutoencoderDetector(ReconstructionDetector):
     """
 
     name = "ae"
-
-    def __init__(
-        self,
-        *,
-        epochs: int = 20,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        hidden: int = 64,
-        half_life: float | None = 20.0,
-        scoring: Scoring = "gaussian_static",
-        seed: int = 0,
-        device: str = "auto",
-        amp: bool | None = None,
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden=hidden,
-            half_life=half_life,
-            scoring=scoring,
-            seed=seed,
-            device=device,
-            amp=amp,
-            progress=progress,
-        )
+    Params = AutoencoderParams
 
     def _build(self, window: int, channels: int) -> nn.Module:
-        return _DenseAutoencoder(window, channels, self.hidden)
+        return _DenseAutoencoder(window, channels, self.hp.hidden)
+
+
+@dataclass(frozen=True)
+class UnivariateAutoencoderParams(AutoencoderParams):
+    """uae's hyperparameters: those of ae, with narrower channel autoencoders."""
+
+    hidden: int = 16
 
 
 class UnivariateAutoencoderDetector(AutoencoderDetector):
@@ -117,33 +113,7 @@ class UnivariateAutoencoderDetector(AutoencoderDetector):
     """
 
     name = "uae"
-
-    def __init__(
-        self,
-        *,
-        epochs: int = 20,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        hidden: int = 16,
-        half_life: float | None = 20.0,
-        scoring: Scoring = "gaussian_static",
-        seed: int = 0,
-        device: str = "auto",
-        amp: bool | None = None,
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden=hidden,
-            half_life=half_life,
-            scoring=scoring,
-            seed=seed,
-            device=device,
-            amp=amp,
-            progress=progress,
-        )
+    Params = UnivariateAutoencoderParams
 
     def _build(self, window: int, channels: int) -> nn.Module:
-        return _ChannelAutoencoders(window, channels, self.hidden)
+        return _ChannelAutoencoders(window, channels, self.hp.hidden)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
@@ -24,9 +26,9 @@ class Detector(ABC):
 
     Subclasses implement `_fit`, `_score` and, where they can, `_contributions`; the public
     methods validate input first. Hyperparameters are keyword arguments of `__init__`, all
-    JSON-able and returned by `params()`; fitted state is a dict of numpy arrays
-    (`state()` / `load_state()`), so artifacts load without running code. Device placement,
-    no_grad and mini-batching stay inside the detector.
+    JSON-able, returned by `params()` and listed with their types by `keywords()`; fitted
+    state is a dict of numpy arrays (`state()` / `load_state()`), so artifacts load without
+    running code. Device placement, no_grad and mini-batching stay inside the detector.
     """
 
     name: ClassVar[str]
@@ -59,6 +61,17 @@ class Detector(ABC):
     def params(self) -> dict[str, Any]:
         """Hyperparameters as JSON-able values; `type(self)(**params())` rebuilds it."""
         return {"seed": self.seed}
+
+    @classmethod
+    def keywords(cls) -> dict[str, Any]:
+        """Each keyword argument the constructor takes, with its annotation, in order: the
+        keys of `params()` and any runtime choice (a deep detector's `device`)."""
+        hints = typing.get_type_hints(cls.__init__)
+        return {
+            p.name: hints.get(p.name, Any)
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
 
     def state(self) -> Arrays:
         """Fitted state as named arrays (saved with np.savez, loaded without pickle)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from detectors._deep import ReconstructionDetector
-from detectors.error_scoring import Scoring
+from detectors._deep import ReconstructionDetector, ReconstructionParams
 
-__all__ = ["LstmEncoderDecoderDetector"]
+__all__ = ["LstmEncoderDecoderDetector", "LstmEncoderDecoderParams"]
 
 
 class _LstmEncoderDecoder(nn.Module):
@@ -34,7 +35,17 @@ class _LstmEncoderDecoder(nn.Module):
         return out.flip(1)
 
 
-class LstmEncoderDecoderDetector(ReconstructionDetector):
+@dataclass(frozen=True)
+class LstmEncoderDecoderParams(ReconstructionParams):
+    """lstm_ed's hyperparameters: those of `ReconstructionParams`, with its own defaults."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    hidden: int = 32
+
+
+class LstmEncoderDecoderDetector(ReconstructionDetector[LstmEncoderDecoderParams]):
     """LSTM encoder-decoder; score from the reconstruction error of the window.
 
     Defaults are sized to train one SMD machine (about 2,800 windows of 100 x 38 at stride
@@ -44,33 +55,7 @@ class LstmEncoderDecoderDetector(ReconstructionDetector):
     """
 
     name = "lstm_ed"
-
-    def __init__(
-        self,
-        *,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 2e-3,
-        hidden: int = 32,
-        half_life: float | None = 20.0,
-        scoring: Scoring = "gaussian_static",
-        seed: int = 0,
-        device: str = "auto",
-        amp: bool | None = None,
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden=hidden,
-            half_life=half_life,
-            scoring=scoring,
-            seed=seed,
-            device=device,
-            amp=amp,
-            progress=progress,
-        )
+    Params = LstmEncoderDecoderParams
 
     def _build(self, window: int, channels: int) -> nn.Module:
-        return _LstmEncoderDecoder(channels, self.hidden)
+        return _LstmEncoderDecoder(channels, self.hp.hidden)

@@ -7,7 +7,6 @@ produce for the same model and data are the same.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import numpy.typing as npt
 
 from detectors.artifacts import check_compatible, load_model, save_model
 from detectors.base import Detector, DetectorError
+from detectors.hyperparams import check_params
 from detectors.registry import detector_class
 from detectors.thresholds import Threshold, make_threshold, threshold_from_dict
 from detectors.windows import Normalizer, point_scores, sliding_windows
@@ -28,6 +28,7 @@ __all__ = [
     "TrainConfig",
     "TrainedModel",
     "build_detector",
+    "check_detector_params",
     "data_hash",
     "load_trained",
     "save_trained",
@@ -150,20 +151,16 @@ def save_trained(
     )
 
 
+def check_detector_params(name: str, params: dict[str, Any]) -> None:
+    """DetectorError, naming the accepted parameters, for an unknown name or a value of the
+    wrong type (`epochs="abc"`); out-of-range values are the constructor's to refuse."""
+    check_params(name, detector_class(name).keywords(), params)
+
+
 def build_detector(name: str, params: dict[str, Any]) -> Detector:
-    """The detector `name` with `params`; an unknown parameter names the accepted ones."""
-    cls = detector_class(name)
-    accepted = [
-        p.name
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise DetectorError(
-            f"{name} has no parameter {', '.join(unknown)}; it takes: {', '.join(accepted)}"
-        )
-    return cls(**params)
+    """The detector `name` with `params`, checked first by `check_detector_params`."""
+    check_detector_params(name, params)
+    return detector_class(name)(**params)
 
 
 def _score_windows(detector: Detector, windows: npt.NDArray[np.float32]) -> FloatArray:

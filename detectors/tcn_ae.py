@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional
 
-from detectors._deep import ReconstructionDetector
-from detectors.error_scoring import Scoring
+from detectors._deep import ReconstructionDetector, ReconstructionParams
 
-__all__ = ["TcnAutoencoderDetector"]
+__all__ = ["TcnAutoencoderDetector", "TcnAutoencoderParams"]
 
 DILATIONS = (1, 2, 4, 8)  # receptive field 1 + 2 * 15 = 31 steps with kernel 3
 KERNEL = 3
@@ -53,7 +54,17 @@ class _TcnAutoencoder(nn.Module):
         return out.transpose(1, 2)
 
 
-class TcnAutoencoderDetector(ReconstructionDetector):
+@dataclass(frozen=True)
+class TcnAutoencoderParams(ReconstructionParams):
+    """tcn_ae's hyperparameters: those of `ReconstructionParams`, with its own defaults."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    hidden: int = 16
+
+
+class TcnAutoencoderDetector(ReconstructionDetector[TcnAutoencoderParams]):
     """TCN autoencoder; score from the reconstruction error of the window.
 
     Errors are time-weighted per channel (see `ReconstructionDetector`) and scored by
@@ -61,33 +72,7 @@ class TcnAutoencoderDetector(ReconstructionDetector):
     """
 
     name = "tcn_ae"
-
-    def __init__(
-        self,
-        *,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 2e-3,
-        hidden: int = 16,
-        half_life: float | None = 20.0,
-        scoring: Scoring = "gaussian_static",
-        seed: int = 0,
-        device: str = "auto",
-        amp: bool | None = None,
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden=hidden,
-            half_life=half_life,
-            scoring=scoring,
-            seed=seed,
-            device=device,
-            amp=amp,
-            progress=progress,
-        )
+    Params = TcnAutoencoderParams
 
     def _build(self, window: int, channels: int) -> nn.Module:
-        return _TcnAutoencoder(channels, self.hidden)
+        return _TcnAutoencoder(channels, self.hp.hidden)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
-from detectors._deep import DeepDetector
+from detectors._deep import DeepDetector, DeepParams
 from detectors.base import DetectorError, Windows
-from detectors.error_scoring import Scoring, ewma
+from detectors.error_scoring import ewma
 
-__all__ = ["TelemanomDetector"]
+__all__ = ["TelemanomDetector", "TelemanomParams"]
 
 
 class _Forecaster(nn.Module):
@@ -30,7 +30,24 @@ class _Forecaster(nn.Module):
         return out
 
 
-class TelemanomDetector(DeepDetector):
+@dataclass(frozen=True)
+class TelemanomParams(DeepParams):
+    """telemanom's hyperparameters: LSTM `layers`, the EWMA's `smoothing_span` in windows,
+    and the channel indices to forecast (`targets`, None = all)."""
+
+    layers: int = 2
+    smoothing_span: int = 10
+    targets: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layers < 1 or self.smoothing_span < 1:
+            raise DetectorError("layers and smoothing_span must be >= 1")
+        if self.targets is not None:  # a tuple or numpy ints given in code: saved as a list
+            object.__setattr__(self, "targets", [int(t) for t in self.targets])
+
+
+class TelemanomDetector(DeepDetector[TelemanomParams]):
     """Predict window[-1] from window[:-1]; error = |prediction - actual| per channel.
 
     Unlike telemanom (one model per channel) one model forecasts every channel, or only the
@@ -45,49 +62,10 @@ class TelemanomDetector(DeepDetector):
     """
 
     name = "telemanom"
-
-    def __init__(
-        self,
-        *,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 2e-3,
-        hidden: int = 32,
-        layers: int = 2,
-        smoothing_span: int = 10,
-        targets: list[int] | None = None,
-        scoring: Scoring = "gaussian_static",
-        seed: int = 0,
-        device: str = "auto",
-        amp: bool | None = None,
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            hidden=hidden,
-            scoring=scoring,
-            seed=seed,
-            device=device,
-            amp=amp,
-            progress=progress,
-        )
-        if layers < 1 or smoothing_span < 1:
-            raise DetectorError("layers and smoothing_span must be >= 1")
-        self.layers, self.smoothing_span = layers, smoothing_span
-        self.targets = None if targets is None else [int(t) for t in targets]
-
-    def params(self) -> dict[str, Any]:
-        return {
-            **super().params(),
-            "layers": self.layers,
-            "smoothing_span": self.smoothing_span,
-            "targets": self.targets,
-        }
+    Params = TelemanomParams
 
     def _target_index(self, channels: int) -> list[int]:
-        targets = self.targets if self.targets is not None else list(range(channels))
+        targets = self.hp.targets if self.hp.targets is not None else list(range(channels))
         if not targets or any(not 0 <= t < channels for t in targets):
             raise DetectorError(f"targets {targets} are not channels of 0..{channels - 1}")
         return targets
@@ -100,7 +78,7 @@ class TelemanomDetector(DeepDetector):
 
     def _build(self, window: int, channels: int) -> nn.Module:
         outputs = len(self._target_index(channels))
-        return _Forecaster(channels, outputs, self.hidden, self.layers)
+        return _Forecaster(channels, outputs, self.hp.hidden, self.hp.layers)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return super()._forward(x[:, :-1])
@@ -120,4 +98,4 @@ class TelemanomDetector(DeepDetector):
 
     def _errors(self, windows: Windows) -> npt.NDArray[np.float64]:
         raw = super()._errors(windows)
-        return ewma(raw, 2.0 / (self.smoothing_span + 1))
+        return ewma(raw, 2.0 / (self.hp.smoothing_span + 1))

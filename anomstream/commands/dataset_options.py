@@ -49,7 +49,24 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("--path", type=Path, help="csv: a CSV file or a folder of them")
     data.add_argument("--timestamp-column", default="timestamp", help="csv: timestamp column")
-    data.add_argument("--label-column", help="csv: optional 0/1 label column")
+    labels = data.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="csv: the 0/1 label column, never a channel (default: the column named label, "
+        "anomaly, is_anomaly or attack, in any case, if there is one)",
+    )
+    labels.add_argument(
+        "--no-label-column",
+        action="store_true",
+        help="csv: no column is the label, whatever its name (all numeric ones are channels)",
+    )
+    data.add_argument(
+        "--entity-column",
+        metavar="NAME",
+        help="csv: the column naming each row's entity, so one file holds several "
+        "(default: one entity per file, named after it)",
+    )
     data.add_argument("--config", type=Path, help="synthetic: sensor config (TOML)")
     data.add_argument("--entities", type=positive_int, help="synthetic: number of entities")
     data.add_argument("--data-seed", type=int, help="synthetic: random seed of the data")
@@ -74,6 +91,8 @@ def open_loader(args: argparse.Namespace) -> DatasetLoader:
             "path": args.path,
             "timestamp_column": args.timestamp_column,
             "label_column": args.label_column,
+            "guess_label": not args.no_label_column,
+            "entity_column": args.entity_column,
         }
     elif args.dataset == "synthetic":
         extra = {"config": args.config, "entities": args.entities, "seed": args.data_seed}

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--out", type=Path, help="output folder (default results/<dataset>/<detector>)"
     )
     parser.add_argument("--retrain", action="store_true", help="train anew even if a model exists")
-    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG per entity")
     parser.set_defaults(run=run)
 
 
@@ -78,12 +78,13 @@ def run(args: argparse.Namespace) -> int:
     from producers.datasets import DatasetError
 
     out: Path = args.out or Path("results") / args.dataset / args.detector
+    config = model_options.train_config(args)  # a bad --param fails before data loads
     try:
         dataset = model_options.loader(args)
         results, overall = evaluate_entities(
             dataset,
             model_options.entities(args, dataset),
-            model_options.train_config(args),
+            config,
             model_options.models_dir(args),
             out,
             retrain=args.retrain,

@@ -55,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "health",
         help="one screen of per-dataset health: rates, anomaly ratio, lag, alerts, models",
-        description="For each dataset (every readings.<dataset> topic, or --dataset): "
-        "readings and scores per second over the window, the anomalous fraction of those "
+        description="For each dataset (--dataset, else every one with a readings topic and a "
+        "trained model or messages in the window): readings (rows, a ReadingBatch counts "
+        "each) and scores per second over the window, the anomalous fraction of those "
         "scores, the worker group's lag on readings.<dataset>, alerts still open, dead "
         "letters in the window, and the newest trained model. Topics are read with "
         "read_committed; nothing is committed to Kafka. A dataset is `ok` unless it has no "
@@ -69,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="append",
         default=[],
         type=_dataset,
-        help="check this dataset (repeatable; default: every readings.<dataset> topic)",
+        help="check this dataset (repeatable; default: every dataset with a readings topic "
+        "and a trained model or traffic in the window)",
     )
     parser.add_argument(
         "--window",
@@ -96,7 +98,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=_non_negative,
         default=_DEFAULT_MAX_LAG,
         metavar="N",
-        help=f"a lag above N readings is not ok (default {_DEFAULT_MAX_LAG})",
+        help=f"a lag above N messages (a ReadingBatch is one) is not ok (default "
+        f"{_DEFAULT_MAX_LAG})",
     )
     parser.add_argument(
         "--models-dir", type=Path, help="model root (env ANOMSTREAM_MODELS_DIR, default ./models)"
@@ -137,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
     group = _group(args)
     options = HealthOptions(
-        bootstrap=settings.bootstrap,
+        kafka=settings,
         group=group,
         models_dir=models_dir(args),
         datasets=tuple(dict.fromkeys(args.dataset)),
@@ -147,11 +150,13 @@ def run(args: argparse.Namespace) -> int:
         read_timeout_s=float(args.timeout),
     )
     try:
-        healths = gather(options)
+        report = gather(options)
     except HealthError as exc:
         raise CliError(str(exc)) from None
+    healths, idle = report.datasets, report.idle
     if args.json:
-        sys.stdout.write(format_json(healths, group, args.max_lag))
+        sys.stdout.write(format_json(healths, group, args.max_lag, idle))
     else:
-        sys.stdout.write(format_table(healths, args.window.total_seconds(), args.max_lag))
+        window_s = args.window.total_seconds()
+        sys.stdout.write(format_table(healths, window_s, args.max_lag, idle))
     return 0 if all_ok(healths, args.max_lag) else 1

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from anomstream.commands.dataset_options import add_dataset_arguments, open_loader
+from anomstream.commands.dataset_options import add_dataset_arguments, open_loader, positive_int
 from anomstream.errors import CliError
 from detectors.registry import DETECTORS, detector_class
 from detectors.thresholds import THRESHOLDS
@@ -51,7 +51,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=100, help="window length in rows")
     parser.add_argument(
         "--train-stride",
-        type=int,
+        type=positive_int,
         default=1,
         help="stride between training windows (larger trains faster)",
     )
@@ -75,8 +75,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="detector hyperparameter, e.g. --param epochs=5 (JSON values)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="the detector's random seed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def loader(args: argparse.Namespace) -> DatasetLoader:
@@ -93,18 +93,24 @@ def models_dir(args: argparse.Namespace) -> Path:
 
 
 def train_config(args: argparse.Namespace) -> Any:
-    from detectors.pipeline import TrainConfig
+    """The TrainConfig of the arguments; a bad --param is a CliError before any data loads."""
+    from detectors.base import DetectorError
+    from detectors.pipeline import TrainConfig, check_detector_params
 
     params: dict[str, Any] = {"seed": args.seed, **dict(args.param)}
     if detector_class(args.detector).uses_torch:
         params.setdefault("device", args.device)
         params.setdefault("progress", not args.no_progress)
+    try:
+        check_detector_params(args.detector, params)
+    except DetectorError as exc:
+        raise CliError(str(exc)) from None
     if args.window < 2:
         raise CliError("--window must be at least 2")
     return TrainConfig(
         detector=args.detector,
         params=params,
         window=args.window,
-        train_stride=max(args.train_stride, 1),
+        train_stride=args.train_stride,
         threshold={"kind": args.threshold},
     )

@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="GLOB",
         help="entities to replay (repeatable, shell globs); default all",
     )
-    select.add_argument("--split", choices=["test", "train"], default="test")
+    select.add_argument(
+        "--split", choices=["test", "train"], default="test", help="which split to replay"
+    )
     select.add_argument(
         "--limit", type=positive_int, metavar="N", help="stop after N readings in all"
     )

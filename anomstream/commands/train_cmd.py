@@ -26,12 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from evaluation.runner import train_entities
     from producers.datasets import DatasetError
 
+    config = model_options.train_config(args)  # a bad --param fails before data loads
     try:
         dataset = model_options.loader(args)
         paths = train_entities(
             dataset,
             model_options.entities(args, dataset),
-            model_options.train_config(args),
+            config,
             model_options.models_dir(args),
             progress=not args.no_progress,
         )

@@ -33,6 +33,9 @@ ObjectArray = npt.NDArray[np.object_]
 
 # Cells read as missing (NaN) rather than as corrupt; compared after strip and lower-case.
 NA_TOKENS = ("", "nan", "na", "n/a", "null", "none")
+# Without `label_column`, a column with one of these names (any case) is the label: as a
+# channel it would hand the model the answer.
+LABEL_NAMES = ("label", "anomaly", "is_anomaly", "attack")
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,11 @@ class CsvLoader(DatasetLoader):
     With `entity_column`, a file holds several entities, told apart by that column. Times
     are ISO 8601 (naive ones are UTC) or epoch seconds, strictly increasing per entity.
     Every other numeric column is a channel; an empty cell (or nan, NA, null) is missing.
-    Train is the first `train_fraction` of each entity's rows, test the rest. Labels, when
-    a `label_column` is given, go with both splits; detectors fit without them, and the
-    train labels are there for reference only.
+    Train is the first `train_fraction` of each entity's rows, test the rest. The label
+    column (0/1) is `label_column`, else the one column named as in `LABEL_NAMES` (any
+    case; two such columns are an error), else none; `guess_label=False` takes no column
+    as the label, whatever its name. Labels go with both splits; detectors fit without
+    them, and the train labels are there for reference only.
     """
 
     name: ClassVar[str] = "csv"
@@ -118,6 +123,7 @@ class CsvLoader(DatasetLoader):
         path: Path | None = None,
         timestamp_column: str = "timestamp",
         label_column: str | None = None,
+        guess_label: bool = True,
         entity_column: str | None = None,
         train_fraction: float = 0.5,
         separator: str = ",",
@@ -129,6 +135,7 @@ class CsvLoader(DatasetLoader):
             self.location = path
         self.timestamp_column = timestamp_column
         self.label_column = label_column
+        self.guess_label = guess_label
         self.entity_column = entity_column
         self.train_fraction = train_fraction
         self.separator = separator
@@ -211,21 +218,46 @@ class CsvLoader(DatasetLoader):
             text[column] = text[column].str.strip()
         return text
 
+    def _label_column(self, file: Path, columns: list[str]) -> str | None:
+        """`label_column`, or the one column named like a label, or None."""
+        taken = {self.timestamp_column, self.entity_column, self.label_column}
+        found = [c for c in columns if c.strip().lower() in LABEL_NAMES and c not in taken]
+        if self.label_column is not None and found:
+            log.warning(
+                "%s: column %s looks like a label but is read as a channel, since the "
+                "label column is %r", file, ", ".join(map(repr, found)), self.label_column,
+            )  # fmt: skip
+        if self.label_column is not None or not self.guess_label:
+            return self.label_column
+        if len(found) > 1:
+            raise DatasetError(
+                f"{file}: columns {', '.join(map(repr, found))} could each be the label; "
+                "name it (--label-column NAME), or use none (--no-label-column)"
+            )
+        if found:
+            log.info(
+                "%s: column %r is the label, not a channel (--label-column NAME names "
+                "another, --no-label-column uses none)", file, found[0],
+            )  # fmt: skip
+            return found[0]
+        return None
+
     def _read(self, file: Path) -> _Table:
         text = self._text(file)
         reasons = _Reasons(text)
         times = _timestamps(text[self.timestamp_column], reasons, self.timestamp_column)
+        label_column = self._label_column(file, list(map(str, text.columns)))
         labels = None
-        if self.label_column is not None:
-            numbers = pd.to_numeric(text[self.label_column], errors="coerce").to_numpy()
-            reasons.flag(~np.isin(numbers, (0, 1)), self.label_column, "is not a label (0 or 1)")
+        if label_column is not None:
+            numbers = pd.to_numeric(text[label_column], errors="coerce").to_numpy()
+            reasons.flag(~np.isin(numbers, (0, 1)), label_column, "is not a label (0 or 1)")
             labels = np.where(numbers == 1, 1, 0).astype(np.int8)
         if self.entity_column is None:
             entities = np.full(len(text), file.stem, dtype=object)
         else:
             entities = text[self.entity_column].to_numpy(dtype=object)
             reasons.flag(entities == "", self.entity_column, "names no entity")
-        special = [self.timestamp_column, self.label_column, self.entity_column]
+        special = [self.timestamp_column, label_column, self.entity_column]
         channels = _channels(file, text.drop(columns=[c for c in special if c]), reasons)
         blank = (text == "").all(axis=1).to_numpy()
         lines = np.arange(len(text), dtype=np.int64) + 2

@@ -183,6 +183,7 @@ def test_exporter_metrics_reach_prometheus(
             sel = f'dataset="{slug}"'
             expected = {
                 'up{job="anomstream"}': 1.0,
+                "anomstream_exporter_kafka_connected": 1.0,
                 f"sum(anomstream_scores_total{{{sel}}})": 5.0,
                 f'anomstream_scores_total{{{sel},verdict="anomaly"}}': 3.0,
                 f'anomstream_entity_score{{{sel},entity="e1"}}': 2.5,

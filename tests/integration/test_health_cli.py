@@ -18,7 +18,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_helpers import REPO_ROOT
 from output_messages import make_alert, make_score, make_score_batch
-from stream_fixtures import train_model
+from stream_fixtures import batch as reading_batch
+from stream_fixtures import reading, series, train_model
 
 from schemas import (
     ALERTS_TOPIC,
@@ -39,10 +40,11 @@ from stream_app.topic_admin import ensure_topics
 
 RUN_TIMEOUT_S = 60
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-# Readings per partition of readings.<slug>: (older than any window, recent).
+# Reading messages per partition of readings.<slug>, older than any window; and the rows of
+# each recent message (1 = a Reading, more = a ReadingBatch): 7 + 11 = 18 rows in 12 messages.
 OLD_READINGS = {0: 3, 1: 0}
-NEW_READINGS = {0: 5, 1: 7}
-COMMITTED = {0: 6, 1: 2}  # lag = (8 - 6) + (7 - 2) = 7
+NEW_ROWS = {0: [1, 1, 1, 2, 2], 1: [1, 1, 1, 1, 1, 3, 3]}
+COMMITTED = {0: 6, 1: 2}  # lag in messages = (8 - 6) + (7 - 2) = 7
 
 
 @pytest.fixture
@@ -100,13 +102,22 @@ def dead_letter(source_topic: str) -> DeadLetter:
 def populate(bootstrap: str, slug: str, group: str, now: datetime) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     readings = readings_topic(slug)
+    rows = series(100, seed=1)
     for partition in (0, 1):
+        seq = 0
         for _ in range(OLD_READINGS[partition]):
+            value = reading(slug, "e1", seq, rows[seq])
             producer.produce(
-                readings, b"{}", b"e1", partition, timestamp=ms(now - timedelta(hours=1))
+                readings, value, b"e1", partition, timestamp=ms(now - timedelta(hours=1))
             )
-        for _ in range(NEW_READINGS[partition]):
-            producer.produce(readings, b"{}", b"e1", partition)
+            seq += 1
+        for count in NEW_ROWS[partition]:
+            if count == 1:
+                producer.produce(readings, reading(slug, "e1", seq, rows[seq]), b"e1", partition)
+            else:
+                value = reading_batch(slug, "e1", seq, rows[seq : seq + count])
+                producer.produce(readings, value, b"e1", partition)
+            seq += count
     # Alerts: one opened long ago (outside --alerts-window), one opened and resolved, one open.
     old, a1, a2 = f"{slug}/e1/1", f"{slug}/e1/10", f"{slug}/e1/30"
     for message, when in [
@@ -173,9 +184,9 @@ def test_health_reports_exact_numbers(kafka_bootstrap: str, slug: str, tmp_path:
     assert document["ok"] is False
     assert document["group"] == group
     [report] = document["datasets"]
-    recent_readings = sum(NEW_READINGS.values())
+    recent_readings = sum(map(sum, NEW_ROWS.values()))
     assert report["dataset"] == slug
-    assert report["readings"] == recent_readings == 12
+    assert report["readings"] == recent_readings == 18
     assert report["readings_per_s"] * 300 == pytest.approx(recent_readings)
     assert report["scores"] == 10
     assert report["scores_per_s"] * 300 == pytest.approx(10)
@@ -248,3 +259,53 @@ def test_missing_readings_topic_is_an_error(kafka_bootstrap: str) -> None:
     assert result.stderr.strip() == (
         f"anomstream health: error: topic readings.{missing} does not exist on {kafka_bootstrap}"
     )
+
+
+@pytest.fixture
+def three_datasets(kafka_admin: AdminClient) -> Iterator[tuple[str, str, str]]:
+    """Three fresh datasets, each with its readings and scores topics."""
+    names = tuple(f"t{uuid.uuid4().hex[:10]}" for _ in range(3))
+    topics = [t for name in names for t in (readings_topic(name), scores_topic(name))]
+    futures = kafka_admin.create_topics([NewTopic(t, 1, 1) for t in topics])
+    for topic in topics:
+        futures[topic].result(timeout=30)
+    yield names[0], names[1], names[2]
+    for future in kafka_admin.delete_topics(topics).values():
+        future.result(timeout=30)
+
+
+def test_by_default_only_datasets_with_a_model_or_traffic_are_checked(
+    kafka_bootstrap: str, three_datasets: tuple[str, str, str], tmp_path: Path
+) -> None:
+    idle, trained, busy = three_datasets
+    models = tmp_path / "models"
+    models.mkdir()
+    common = ["--group", f"health-test-{idle}", "--models-dir", str(models)]
+
+    # As after `topics create`: topics, but nothing trained nor replayed. Nothing to check is
+    # no failure; the table says what it left out.
+    fresh = health(kafka_bootstrap, *common, "--window", "0.001")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    [line] = fresh.stdout.splitlines()
+    assert line.startswith("without a model or traffic in the last 0.001s, not shown: ")
+    assert {idle, trained, busy} <= set(line.partition(": ")[2].split(" (")[0].split(", "))
+
+    train_model(models, trained, "e1")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    producer.produce(readings_topic(busy), reading(busy, "e1", 0, series(1, seed=2)[0]), b"e1")
+    assert producer.flush(30) == 0
+
+    result = health(kafka_bootstrap, *common, "--json")
+    assert result.returncode == 1, result.stderr  # trained and busy have no scores
+    document = json.loads(result.stdout)
+    checked = {d["dataset"]: d for d in document["datasets"]}
+    assert trained in checked and busy in checked
+    assert idle not in checked and idle in document["idle"]
+    assert checked[trained]["models"]["entities"] == 1
+    assert checked[busy]["readings"] == 1
+    assert checked[busy]["status"] == "no scores in window"
+
+    # Naming a dataset checks it, idle or not.
+    named = health(kafka_bootstrap, *common, "--dataset", idle, "--json")
+    assert [d["dataset"] for d in json.loads(named.stdout)["datasets"]] == [idle]
+    assert json.loads(named.stdout)["idle"] == []

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from anomstream.cli import main
+from anomstream.cli import build_parser, main
 
 
 def test_schemas_writes_one_json_schema_per_message_type(
@@ -80,3 +82,65 @@ def test_a_bad_argument_is_one_line_and_exit_2(argv: list[str], expected: str) -
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["datasets", "--json"],
+        ["replay", "synthetic", "--dry-run", "--limit", "5000", "--no-progress"],
+    ],
+)
+def test_a_reader_gone_away_ends_the_command_quietly(argv: list[str]) -> None:
+    # `anomstream ... | head -1`: the reader closes the pipe before the command is done.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anomstream", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has written anything
+    status = process.wait(timeout=120)
+    stderr = process.stderr.read()
+    process.stderr.close()
+
+    assert status == 141, stderr
+    assert "Traceback" not in stderr
+    assert "BrokenPipe" not in stderr
+
+
+def _actions(
+    parser: argparse.ArgumentParser, name: str
+) -> Iterator[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, subparser in action.choices.items():
+                yield from _actions(subparser, f"{name} {sub}")
+        else:
+            yield name, parser, action
+
+
+def test_every_help_shows_the_default_once() -> None:
+    checked = 0
+    for name, parser, action in _actions(build_parser(), "anomstream"):
+        default = action.default
+        if default is None or default is False or default == [] or default == argparse.SUPPRESS:
+            continue  # nothing to show: no value, a switch that is off, an empty list
+        where = f"{name} {'/'.join(action.option_strings) or action.dest}"
+        assert action.help, f"{where} has a default ({default!r}) but no help to show it in"
+        text = parser._get_formatter()._expand_help(action)
+        assert text.lower().count("default") == 1, f"{where}: {text!r}"
+        checked += 1
+    assert checked >= 25  # the walk reached the subcommands
+
+
+def test_defaults_appear_in_a_subcommand_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "window length in rows (default 100)" in text
+    assert "(larger trains faster) (default 1)" in text
+    assert "the detector's random seed (default 0)" in text
+    assert "(default pot)" in text and "(default pot) (default" not in text

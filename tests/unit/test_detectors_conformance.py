@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from detectors.windows import Normalizer, sliding_windows
 
 WINDOW, CHANNELS, SPIKED = 16, 4, 2
 
-# Small, fast settings. Each detector gets only the keywords its __init__ accepts, so deep
+# Small, fast settings. Each detector gets only the keywords it takes (`keywords()`), so deep
 # detectors can name their width `hidden`, `hidden_size` or `latent` and still be kept small.
 COMMON_FAST: dict[str, Any] = {
     "epochs": 2,
@@ -52,7 +51,7 @@ def detector_cls(name: str) -> type[Detector]:
 
 def make(name: str, seed: int = 0) -> Detector:
     cls = detector_cls(name)
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = cls.keywords()
     wanted = {**COMMON_FAST, **FAST_PARAMS.get(name, {}), "seed": seed}
     return cls(**{k: v for k, v in wanted.items() if k in accepted})
 

@@ -136,3 +136,18 @@ def test_evaluate_again_uses_the_saved_model_and_gives_the_same_results(
     first = json.loads((tmp_path / "first/results.json").read_text())
     second = json.loads((tmp_path / "second/results.json").read_text())
     assert first == second
+
+
+def test_a_csv_label_column_never_becomes_a_model_channel(tmp_path: Path) -> None:
+    data = tmp_path / "pump.csv"
+    rows = [f"{t},{(t % 7) * 0.5},{(t % 5) * 1.5},{int(t % 40 == 0)}" for t in range(200)]
+    data.write_text("timestamp,temp,flow,is_anomaly\n" + "\n".join(rows) + "\n")
+    argv = [
+        *("train", "csv", "--path", str(data), "--detector", "pca", "--window", "10"),
+        *("--no-progress", "--models-dir", str(tmp_path / "models")),
+    ]
+
+    assert main(argv) == 0
+
+    meta = json.loads((tmp_path / "models/csv/pump/pca/v1/meta.json").read_text())
+    assert meta["channels"] == ["temp", "flow"]

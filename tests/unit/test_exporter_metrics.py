@@ -197,6 +197,7 @@ def test_default_constructor_exposes_every_family() -> None:
         "anomstream_exporter_messages_consumed_total",
         "anomstream_exporter_undecodable_messages_total",
         "anomstream_exporter_entities_aggregated_total",
+        "anomstream_exporter_kafka_connected",
     }
     with pytest.raises(ValueError, match="max_entities"):
         ExporterMetrics(max_entities=0)

@@ -15,10 +15,11 @@ from consumers.health import (
     ModelSummary,
     model_summary,
     open_alert_ids,
+    reading_rows,
     status_reasons,
 )
 from consumers.health_format import all_ok, format_json, format_table, status_text
-from schemas import Alert, AlertState
+from schemas import Alert, AlertState, encode_reading, encode_reading_batch
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -152,6 +153,38 @@ def test_json_document() -> None:
     }
     assert second["status"] == "dead letters"
     assert second["reasons"] == ["dead letters"]
+
+
+def test_a_reading_batch_counts_its_rows() -> None:
+    batch = encode_reading_batch(
+        dataset="skab", entity="e1", first_seq=0,
+        event_times=["2026-03-01T12:00:00Z"] * 4, channels=["a", "b"],
+        rows=[[1.0, 2.0], [3.0, None], [5.0, 6.0], [7.0, 8.0]], labels=None,
+    )  # fmt: skip
+    one = encode_reading(
+        dataset="skab", entity="e1", seq=4, event_time="2026-03-01T12:00:04Z",
+        values={"a": 1.0}, label=None,
+    )  # fmt: skip
+    assert reading_rows(batch) == 4
+    assert reading_rows(one) == 1
+    assert reading_rows(b"not json") == 0
+    assert reading_rows(b'{"first_seq": 3, "rows": "broken"}') == 0
+
+
+def test_idle_datasets_are_named_not_checked() -> None:
+    idle = ["msl", "smap"]
+    table = format_table([health()], 60.0, idle=idle).splitlines()
+    assert table[-1] == (
+        "without a model or traffic in the last 60s, not shown: msl, smap "
+        "(--dataset NAME checks one)"
+    )
+    assert [line.split()[0] for line in table[1:-2]] == ["skab"]
+    only_idle = format_table([], 60.0, idle=idle)
+    assert only_idle.startswith("without a model or traffic in the last 60s, not shown: msl")
+    assert all_ok([])  # a fresh setup, nothing trained nor replayed, is no failure
+    document = json.loads(format_json([health()], "g1", idle=idle))
+    assert document["idle"] == idle
+    assert [d["dataset"] for d in document["datasets"]] == ["skab"]
 
 
 @pytest.mark.parametrize(

@@ -153,3 +153,33 @@ def test_no_files_is_reported_as_missing(tmp_path: Path) -> None:
     assert not loader.is_present()
     with pytest.raises(DatasetMissingError, match="csv"):
         loader.entities()
+
+
+@pytest.mark.parametrize("name", ["label", "Label", "ANOMALY", "is_anomaly", "Attack"])
+def test_a_column_named_like_a_label_is_the_label_never_a_channel(
+    tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path / "p.csv", f"timestamp,x,{name}\n1,1.5,0\n2,2.5,1\n3,3.5,1\n4,4.5,0\n")
+    with caplog.at_level("INFO", logger="producers.datasets.csv_file"):
+        data = CsvLoader(tmp_path, path=path).load("p")
+    assert data.channels == ("x",)
+    assert data.train.labels is not None and data.train.labels.tolist() == [0, 1]
+    assert data.test.labels is not None and data.test.labels.tolist() == [1, 0]
+    assert f"column {name!r} is the label, not a channel" in caplog.text
+
+
+def test_two_label_like_columns_are_refused_not_guessed(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", "timestamp,x,label,attack\n1,1,0,0\n2,2,1,1\n")
+    with pytest.raises(DatasetError, match=r"p\.csv: columns 'label', 'attack' could each be"):
+        CsvLoader(tmp_path, path=path).load("p")
+    # Naming one settles it; the other is then a channel, with a warning.
+    data = CsvLoader(tmp_path, path=path, label_column="attack").load("p")
+    assert data.channels == ("x", "label")
+    assert data.test.labels is not None and data.test.labels.tolist() == [1]
+
+
+def test_no_label_column_reads_a_label_named_column_as_a_channel(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", "timestamp,x,label\n1,1,0\n2,2,1\n")
+    data = CsvLoader(tmp_path, path=path, guess_label=False).load("p")
+    assert data.channels == ("x", "label")
+    assert data.train.labels is None and data.test.labels is None

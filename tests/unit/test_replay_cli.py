@@ -96,3 +96,43 @@ def test_an_unknown_entity_lists_what_there_is() -> None:
 
     assert result.returncode == 1
     assert "no entity matches pump-*; entities: sensor-000, sensor-001" in result.stderr
+
+
+@pytest.fixture
+def fleet_csv(tmp_path: Path) -> Path:
+    """Two machines in one file, told apart by `unit`, with a 0/1 column named `Label`."""
+    path = tmp_path / "fleet.csv"
+    rows = [f"{t},{unit},{t}.5,{int(t == 3)}" for t in range(6) for unit in ("m1", "m2")]
+    path.write_text("timestamp,unit,temp,Label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_csv_entity_column_and_a_guessed_label(fleet_csv: Path) -> None:
+    result = replay(
+        "csv", "--path", str(fleet_csv), "--entity-column", "unit", "--dry-run", "--max"
+    )
+
+    assert result.returncode == 0, result.stderr
+    readings = [decode(line, Reading) for line in result.stdout.splitlines()]
+    assert [(r.entity, r.seq) for r in readings] == [
+        (unit, seq) for seq in range(3) for unit in ("m1", "m2")
+    ]
+    # The label travels as the label and is no channel the model could learn from.
+    assert {tuple(r.values) for r in readings} == {("temp",)}
+    assert [r.label for r in readings if r.entity == "m1"] == [1, 0, 0]
+
+
+def test_csv_no_label_column_and_its_conflict(fleet_csv: Path) -> None:
+    plain = replay(
+        "csv", "--path", str(fleet_csv), "--entity-column", "unit", "--dry-run", "--max",
+        "--no-label-column",
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    readings = [decode(line, Reading) for line in plain.stdout.splitlines()]
+    assert {tuple(r.values) for r in readings} == {("temp", "Label")}
+    assert {r.label for r in readings} == {None}
+
+    both = replay("csv", "--path", str(fleet_csv), "--label-column", "Label", "--no-label-column")
+    assert both.returncode == 2
+    [line] = both.stderr.strip().splitlines()
+    assert "argument --no-label-column: not allowed with argument --label-column" in line
