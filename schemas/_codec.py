@@ -66,11 +66,13 @@ def encode(message: BaseModel) -> bytes:
 
 
 def decode(data: bytes | str, model: type[M]) -> M:
-    """Parse and validate JSON into `model`, raising `SchemaError` on any problem."""
+    """Parse and validate JSON into `model` with strict types, raising `SchemaError`."""
     # validate_json parses and validates in one pass in Rust; it is also the only path that
     # honours `val_json_bytes="base64"`, which DeadLetter needs.
+    # Strict: a wire type is what the schema says ("seq": "123" is a string, not a seq);
+    # JSON has no datetime type, so timestamps are still read from RFC 3339 strings.
     try:
-        result: M = model.__pydantic_validator__.validate_json(data)
+        result: M = model.__pydantic_validator__.validate_json(data, strict=True)
     except ValidationError as exc:
         raise _schema_error(model.__name__, data, exc.errors(include_url=False)) from None
     return result

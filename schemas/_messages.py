@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -223,6 +223,13 @@ class Alert(Message):
     detector: NonEmptyStr
     model_version: NonEmptyStr
     emitted_at: Timestamp
+    resolved_by: Literal["quiet", "stale"] | None = Field(
+        default=None,
+        description=(
+            "Why a resolved alert closed: `quiet` (enough normal scores in a row) or `stale` "
+            "(no reading of the entity for the worker's ALERT_STALE_AFTER_S of wall time)."
+        ),
+    )
 
     # `validate_default=True` above makes these run when the end is omitted too, so a
     # resolved alert without an end is reported against the missing field.
@@ -245,13 +252,21 @@ class Alert(Message):
 class DeadLetter(Message):
     """A message that could not be processed: its raw bytes, origin and the reason."""
 
-    raw: bytes = Field(description="The message value exactly as read; base64 in JSON.")
+    raw: bytes = Field(
+        description="The message value as read (its first bytes when `truncated`); base64 in JSON."
+    )
     key: bytes | None = Field(default=None, description="The message key; base64 in JSON.")
     source_topic: NonEmptyStr
     partition: int = Field(ge=0)
     offset: int = Field(ge=0)
     reason: NonEmptyStr
     failed_at: Timestamp
+    # A dead letter must fit where the original did not: an oversized value keeps its head
+    # and its size; the source position finds the whole message.
+    truncated: bool = Field(default=False, description="`raw` holds only the value's first bytes.")
+    raw_size: int | None = Field(
+        default=None, ge=0, description="The value's size in bytes, when `raw` is truncated."
+    )
 
 
 class _HasToList(Protocol):

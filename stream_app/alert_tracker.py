@@ -7,11 +7,16 @@ saved with the worker's offsets and restored after a restart or a rebalance.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from stream_app.settings import AlertPolicy
 
 __all__ = ["AlertStep", "AlertTracker"]
+
+
+# Why an alert resolved: enough normal scores, or its entity went silent.
+Resolution = Literal["quiet", "stale"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class AlertStep:
     end_time: str | None
     peak_score: float
     top_channels: list[tuple[str, float]]
+    resolved_by: Resolution | None = None
 
 
 @dataclass
@@ -53,6 +59,10 @@ class AlertTracker:
     them; while open it is re-published every `update_every` scores with its peak; it
     resolves after `quiet` normal scores in a row, ending at the last anomalous one.
     Alert ids are `<dataset>/<entity>/<start seq>`, so reprocessing gives the same ids.
+
+    Readings are ordered by seq, not by event time: a reading whose clock went backwards is
+    scored like any other, and an incident's end time is held at or after its start time
+    (otherwise the alert could not be written).
     """
 
     def __init__(self, prefix: str, policy: AlertPolicy, state: dict[str, Any] | None = None):
@@ -94,7 +104,8 @@ class AlertTracker:
                 s.peak_score, s.peak_channels = score, top_channels
             s.above_run += 1
             s.below_run = 0
-            s.last_anomaly_seq, s.last_anomaly_time = seq, time
+            start_time = s.start_time if s.open else s.run_start_time
+            s.last_anomaly_seq, s.last_anomaly_time = seq, _not_before(time, start_time)
             if score > s.peak_score:
                 s.peak_score, s.peak_channels = score, top_channels
             if not s.open and s.above_run >= policy.consecutive:
@@ -103,7 +114,7 @@ class AlertTracker:
             s.above_run = 0
             s.below_run += 1
             if s.open and s.below_run >= policy.quiet:
-                return self._resolve()
+                return self._resolve("quiet")
         if s.open:
             s.since_update += 1
             if s.since_update >= policy.update_every:
@@ -111,18 +122,24 @@ class AlertTracker:
                 return self._event("updated")
         return None
 
+    def resolve_stale(self) -> AlertStep | None:
+        """Resolve an open alert whose entity went silent; None when none is open."""
+        if not self._s.open:
+            return None
+        return self._resolve("stale")
+
     def _open(self) -> AlertStep:
         s = self._s
         s.open, s.since_update = True, 0
         s.start_seq, s.start_time = s.run_start_seq, s.run_start_time
         return self._event("opened")
 
-    def _resolve(self) -> AlertStep:
-        event = self._event("resolved")
+    def _resolve(self, by: Resolution) -> AlertStep:
+        event = self._event("resolved", by)
         self._s = _State(below_run=self._s.below_run)
         return event
 
-    def _event(self, state: str) -> AlertStep:
+    def _event(self, state: str, resolved_by: Resolution | None = None) -> AlertStep:
         s = self._s
         resolved = state == "resolved"
         return AlertStep(
@@ -134,4 +151,15 @@ class AlertTracker:
             end_time=s.last_anomaly_time if resolved else None,
             peak_score=s.peak_score,
             top_channels=list(s.peak_channels),
+            resolved_by=resolved_by,
         )
+
+
+def _not_before(time: str, start: str) -> str:
+    """`time`, or `start` when the clock went back before it (RFC 3339 strings, UTC)."""
+    if time == start or not start:
+        return time
+    # UTC strings of one length (the same fraction digits) sort as their times do.
+    if len(time) == len(start):
+        return start if time < start else time
+    return start if datetime.fromisoformat(time) < datetime.fromisoformat(start) else time

@@ -2,33 +2,42 @@
 
 Each cycle reads up to `batch_max_messages` records, scores them, and publishes the scores,
 alerts, dead letters and the touched entities' snapshots in one transaction together with
-the consumed offsets (`send_offsets_to_transaction`). Readers with
-`isolation.level=read_committed` therefore see every score exactly once: a worker killed
-mid-cycle leaves an aborted transaction, and its successor resumes from the committed
-offsets with the state committed alongside them. On assignment, a partition's entities are
-rebuilt from their last snapshot plus the readings that filled their windows.
+the consumed offsets (`stream_app.publisher`). Readers with `isolation.level=read_committed`
+therefore see every score exactly once: a worker killed mid-cycle leaves an aborted
+transaction, and its successor resumes from the committed offsets with the state committed
+alongside them (`stream_app.assignments`).
+
+The loop never waits unboundedly: it beats `Liveness` at every turn, also while it rides out
+a broker outage, so that a stall is told apart from an outage and ends the process.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from producers.kafka_config import KafkaSettings
+from stream_app.assignments import Assignments
+from stream_app.deadletter_log import DeadLetterLog
+from stream_app.liveness import Liveness, Stopping
+from stream_app.messages import InMessage, OutMessage
 from stream_app.metrics import WorkerMetrics
 from stream_app.model_store import ModelStore
+from stream_app.output_topics import OutputTopics
 from stream_app.partition_history import PartitionHistory
-from stream_app.processor import InMessage, Processor
+from stream_app.processor import CycleResult, Processor
+from stream_app.publisher import CycleLost, MissingTopics, Publisher, is_transient
 from stream_app.settings import AlertPolicy, WorkerSettings
-from stream_app.state_topic import ensure_state_topic
+from stream_app.twin_check import find_twin
 
 __all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
+
+_STALE_SWEEP_S = 5.0
 
 
 class Engine:
@@ -40,10 +49,12 @@ class Engine:
         kafka: KafkaSettings,
         policy: AlertPolicy,
         metrics: WorkerMetrics,
+        liveness: Liveness | None = None,
     ) -> None:
         self.settings = settings
         self.kafka = kafka
         self.metrics = metrics
+        self.liveness = liveness or Liveness(settings.stall_timeout_s)
         store = ModelStore(
             settings.models_dir,
             detector=settings.detector,
@@ -51,16 +62,19 @@ class Engine:
             dataset_fallback=settings.unknown_entity == "dataset",
             refresh_s=settings.model_refresh_s,
             torch_threads=settings.torch_threads,
+            on_load_failure=lambda dataset, detector: metrics.model_load_failures.labels(
+                dataset, detector
+            ).inc(),
         )
         self.processor = Processor(store, settings, policy)
-        self._assigned: set[tuple[str, int]] = set()
-        self._state_partitions = 1
+        self.dead_letters = DeadLetterLog(settings.deadletter_log_interval_s)
         # Set once the first assignment has been restored: a readiness signal for tests.
         self.ready = threading.Event()
+        self._last_answer = 0.0  # when the broker last answered (monotonic)
 
     # -- clients -------------------------------------------------------------------------
 
-    def _producer(self) -> Producer:
+    def _producer_config(self) -> dict[str, str | int | bool]:
         config = self.kafka.producer_config(f"anomstream-worker-{self.settings.worker_id}")
         config.update(
             {
@@ -69,12 +83,12 @@ class Engine:
                 "linger.ms": min(self.kafka.linger_ms, 5),
             }
         )
-        return Producer(config)
+        return config
 
     def _consumer(self) -> Consumer:
         return Consumer(
             {
-                "bootstrap.servers": self.kafka.bootstrap,
+                **self.kafka.client_config(),
                 "group.id": self.settings.group_id,
                 "client.id": f"anomstream-worker-{self.settings.worker_id}",
                 "enable.auto.commit": False,
@@ -86,6 +100,7 @@ class Engine:
                 "max.poll.interval.ms": 900_000,
                 "heartbeat.interval.ms": max(1000, self.settings.session_timeout_ms // 4),
                 "topic.metadata.refresh.interval.ms": 10_000,
+                "error_cb": self._on_client_error,
                 "log_level": 2,
             }
         )
@@ -94,61 +109,96 @@ class Engine:
 
     def run(self, stop: threading.Event) -> None:
         settings = self.settings
-        self._state_partitions = ensure_state_topic(self.kafka.bootstrap, settings)
-        producer = self._producer()
-        producer.init_transactions(30)
-        consumer = self._consumer()
-        history = PartitionHistory(self.kafka.bootstrap)
-        self._consumer_ref = consumer
-        self._history = history
-        consumer.subscribe(
-            settings.topic_list(),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
+        self._stop = stop
+        self.topics = OutputTopics(self.kafka, settings, self.liveness, stop)
+        self.publisher = Publisher(
+            self._producer_config(),
+            liveness=self.liveness,
+            metrics=self.metrics,
+            stop=stop,
+            twin_check=self._find_twin,
+            absent=self.topics.absent,
+            on_broker_down=self._on_client_error,
         )
-        preloaded = self.processor.store.preload(self._subscribed_dataset)
+        self._consumer_ref: Consumer | None = None
+        consumer: Consumer | None = None
+        history: PartitionHistory | None = None
+        try:
+            self.topics.prepare()
+            self.publisher.open()
+            consumer = self._consumer_ref = self._consumer()
+            history = PartitionHistory(self.kafka.client_config())
+            self.assignments = Assignments(
+                self.processor, history, self.topics, self.liveness, self.metrics, stop,
+                on_answer=self._broker_answered,
+            )  # fmt: skip
+            consumer.subscribe(
+                settings.topic_list(),
+                on_assign=self._on_assign,
+                on_revoke=self.assignments.on_revoke,
+                on_lost=self.assignments.on_revoke,
+            )
+            self._announce()
+            self._loop(consumer)
+        except Stopping:
+            pass
+        finally:
+            log.info("worker %s stopping", settings.worker_id)
+            if consumer is not None:
+                consumer.close()
+            if history is not None:
+                history.close()
+            self.publisher.close()
+
+    def _announce(self) -> None:
+        settings = self.settings
+        preloaded = self.processor.store.preload(self.topics.subscribed_dataset)
         log.info(
             "worker %s in group %s reading %s, models in %s (%d loaded)",
             settings.worker_id, settings.group_id, settings.topics, settings.models_dir, preloaded,
         )  # fmt: skip
-        next_refresh = next_lag = time.monotonic()
-        try:
-            while not stop.is_set():
-                records = consumer.consume(
-                    num_messages=settings.batch_max_messages,
-                    timeout=settings.batch_wait_ms / 1000,
-                )
-                if records:
-                    self._cycle(records, producer, consumer)
-                now = time.monotonic()
-                if now >= next_refresh:
-                    next_refresh = now + settings.model_refresh_s
-                    self._refresh_models()
-                if now >= next_lag:
-                    next_lag = now + settings.lag_interval_s
-                    self._measure_lag(consumer)
-        finally:
-            log.info("worker %s stopping", settings.worker_id)
-            consumer.close()
-            history.close()
-            producer.flush(10)
+        if preloaded == 0:
+            log.warning(
+                "no models for the subscribed datasets in %s%s: readings will be dead-lettered "
+                "as no_model until one is trained (anomstream train)",
+                settings.models_dir,
+                f" for detector {settings.detector}" if settings.detector else "",
+            )
 
-    def _subscribed_dataset(self, dataset: str) -> bool:
-        topic = f"readings.{dataset}"
-        for entry in self.settings.topic_list():
-            if entry == topic or (entry.startswith("^") and re.match(entry, topic)):
-                return True
-        return False
+    def _loop(self, consumer: Consumer) -> None:
+        settings = self.settings
+        now = time.monotonic()
+        next_refresh = next_lag = next_sweep = now
+        while not self._stop.is_set():
+            self.liveness.beat()
+            self.metrics.loop_timestamp.set(time.time())
+            records = consumer.consume(
+                num_messages=settings.batch_max_messages,
+                timeout=settings.batch_wait_ms / 1000,
+            )
+            if records:
+                self._cycle(records, consumer)
+            now = time.monotonic()
+            if now >= next_refresh:
+                next_refresh = now + settings.model_refresh_s
+                self._refresh_models()
+            if now >= next_lag:
+                next_lag = now + settings.lag_interval_s
+                self._measure_lag(consumer)
+            if now >= next_sweep:
+                next_sweep = now + _STALE_SWEEP_S
+                stale = self.processor.resolve_stale()
+                if stale.outputs:
+                    self._commit(stale, {}, consumer)
+            self.dead_letters.flush()
 
-    def _cycle(self, records: list[Message], producer: Producer, consumer: Consumer) -> None:
+    def _cycle(self, records: list[Message], consumer: Consumer) -> None:
         started = time.perf_counter()
         messages, offsets = [], {}
         for record in records:
             error = record.error()
             if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer: %s", error)
+                self._on_client_error(error)
                 continue
             topic, partition, offset = (
                 record.topic() or "",
@@ -163,96 +213,93 @@ class Engine:
             )
         if not messages:
             return
+        self.assignments.consumed(messages)
         result = self.processor.process(messages)
-        try:
-            producer.begin_transaction()
-            for out in result.outputs:
-                _produce(
-                    producer, out.topic, out.key, out.value, out.partition, self._state_partitions
-                )
-            producer.send_offsets_to_transaction(
-                [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                consumer.consumer_group_metadata(),
-            )
-            producer.commit_transaction()
-        except KafkaException as exc:
-            self.metrics.transactions.labels("aborted").inc()
-            self._recover(exc, producer, consumer)
-            return
+        self.dead_letters.add(result)
+        if self._commit(result, offsets, consumer):
+            self.metrics.cycle_seconds.observe(time.perf_counter() - started)
+
+    def _commit(
+        self, result: CycleResult, offsets: dict[tuple[str, int], int], consumer: Consumer
+    ) -> bool:
+        """Publish a cycle's outputs with its offsets; False if the cycle was given up."""
+        outputs: list[OutMessage] = result.outputs
+        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        while True:
+            try:
+                self.publisher.publish(outputs, positions, consumer, self.topics.state_partitions)
+                break
+            except MissingTopics as exc:
+                log.error("%s", exc)
+                if self.topics.ensure(exc.topics):
+                    # A new, empty state topic: every entity's snapshot goes into it now,
+                    # so that a restart finds them (the cycle's own are among them).
+                    outputs = result.outputs + self.assignments.all_snapshots()
+                    self.metrics.recoveries.labels("state_rebuilt").inc()
+                self.metrics.recoveries.labels("topic_created").inc()
+            except CycleLost as exc:
+                log.warning("the cycle cannot be committed (%s): rewinding", exc)
+                self.assignments.rewind(consumer, list(offsets))
+                return False
         committed_ms = time.time() * 1000
+        self.assignments.committed(offsets)
+        self.liveness.last_commit_wall = committed_ms / 1000
+        self._broker_answered()
+        self.metrics.last_commit_timestamp.set(committed_ms / 1000)
         self.metrics.transactions.labels("committed").inc()
         self.metrics.record_cycle(result, committed_ms)
-        self.metrics.cycle_seconds.observe(time.perf_counter() - started)
         self.metrics.entities.set(len(self.processor.entities))
+        return True
 
-    def _recover(self, exc: KafkaException, producer: Producer, consumer: Consumer) -> None:
-        """A cycle's transaction failed: abort it and rebuild from the committed offsets."""
-        error = exc.args[0]
-        if isinstance(error, KafkaError) and error.fatal():
-            raise RuntimeError(
-                f"transactional producer {self.settings.transactional_id()} cannot go on "
-                f"({error.str()}); is another worker using ANOMSTREAM_WORKER_WORKER_ID="
-                f"{self.settings.worker_id}?"
-            ) from exc
-        log.warning("transaction aborted (%s); resuming from the committed offsets", exc)
-        producer.abort_transaction(30)
-        for topic, partition in list(self._assigned):
-            self.processor.drop_partition(topic, partition)
-        partitions = [TopicPartition(t, p) for t, p in self._assigned]
-        for tp in consumer.committed(partitions, timeout=30):
-            consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
-        self._restore(partitions, consumer)
-
-    # -- rebalances ----------------------------------------------------------------------
+    # -- rebalances and connectivity -------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._restore(partitions, consumer)
+        self.assignments.on_assign(consumer, partitions)
         self.ready.set()
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self._assigned.discard((tp.topic, tp.partition))
-            dropped = self.processor.drop_partition(tp.topic, tp.partition)
-            try:
-                self.metrics.lag.remove(tp.topic, str(tp.partition))
-            except KeyError:
-                pass  # never measured
-            log.info(
-                "partition %s/%d revoked (%d entities dropped)", tp.topic, tp.partition, dropped
-            )
-
-    def _restore(self, partitions: list[TopicPartition], consumer: Consumer) -> None:
-        if not partitions:
+    def _on_client_error(self, error: KafkaError) -> None:
+        code = error.code()
+        if code == KafkaError._PARTITION_EOF:
             return
-        committed = consumer.committed(partitions, timeout=30)
-        state_topic = self.settings.state_topic_name()
-        for tp in committed:
-            started = time.perf_counter()
-            self._assigned.add((tp.topic, tp.partition))
-            if tp.offset < 0:
-                log.info(
-                    "partition %s/%d: nothing committed, starting fresh", tp.topic, tp.partition
-                )
-                continue
-            snaps = self._history.snapshots(
-                state_topic, tp.partition % self._state_partitions, tp.topic, tp.partition
-            )
-            starts = [
-                s["window_start_offset"]
-                for s in snaps.values()
-                if s["window_start_offset"] is not None
-            ]
-            history = self._history.readings(
-                tp.topic, tp.partition, min(starts, default=tp.offset), tp.offset
-            )
-            restored = self.processor.restore(tp.topic, tp.partition, snaps, history)
-            seconds = time.perf_counter() - started
-            self.metrics.restores.inc()
-            self.metrics.restore_seconds.observe(seconds)
-            log.info(
-                "partition %s/%d: resumed at offset %d with %d entities restored in %.2fs",
-                tp.topic, tp.partition, tp.offset, restored, seconds,
-            )  # fmt: skip
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            # Also called from inside librdkafka calls: it records, never calls a client.
+            # An event queued before the broker came back is older than its last answer.
+            if time.monotonic() - self._last_answer < 2.0:
+                return
+            if self.liveness.broker_down():
+                self.metrics.kafka_connected.set(0)
+                log.warning("the broker is unreachable (%s); waiting for it", error.str())
+            return
+        if is_transient(error):
+            return  # one broker of several, or a moment: the transaction retries tell
+        log.warning("consumer: %s", error)
+
+    def _probe_fails(self) -> bool:
+        consumer = self._consumer_ref
+        if consumer is None:
+            return True
+        try:
+            consumer.list_topics(timeout=1)
+        except KafkaException:
+            return True
+        return False
+
+    def _find_twin(self) -> str | None:
+        consumer = self._consumer_ref
+        own = consumer.memberid() if consumer is not None else None
+        return find_twin(
+            self.kafka.client_config(),
+            self.settings.group_id,
+            f"anomstream-worker-{self.settings.worker_id}",
+            own,
+        )
+
+    def _broker_answered(self) -> None:
+        self._last_answer = time.monotonic()
+        down = self.liveness.broker_up()
+        self.metrics.kafka_connected.set(1)
+        if down is not None:
+            log.info("the broker answers again after %.1fs", down)
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -267,7 +314,11 @@ class Engine:
             ).set(1)
 
     def _measure_lag(self, consumer: Consumer) -> None:
-        partitions = [TopicPartition(t, p) for t, p in self._assigned]
+        if self.liveness.broker_down_since is not None:
+            if self._probe_fails():
+                return
+            self._broker_answered()
+        partitions = [TopicPartition(t, p) for t, p in self.assignments.assigned]
         if not partitions:
             return
         try:
@@ -278,21 +329,3 @@ class Engine:
             low, high = consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
             position = tp.offset if tp.offset >= 0 else low
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
-
-
-def _produce(
-    producer: Producer,
-    topic: str,
-    key: bytes | None,
-    value: bytes,
-    partition: int | None,
-    state_partitions: int,
-) -> None:
-    # -1 (librdkafka's "unassigned") lets the partitioner choose from the key.
-    chosen = -1 if partition is None else partition % state_partitions
-    while True:
-        try:
-            producer.produce(topic, value, key, partition=chosen)
-            return
-        except BufferError:
-            producer.poll(0.05)  # the local queue is full: let deliveries drain it

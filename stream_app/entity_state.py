@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from stream_app.alert_tracker import AlertTracker
 from stream_app.ingest import Rows
+from stream_app.messages import InMessage
 from stream_app.model_store import ActiveModel
 from stream_app.settings import AlertPolicy
 from stream_app.window_buffer import WindowBuffer
@@ -28,12 +29,19 @@ class PendingRows:
     values: FloatArray | list[float]
     count: int  # rows in `values`
     skip: int  # leading rows of the message that were duplicates
-    offset: int
-    timestamp_ms: int
+    message: InMessage  # where the rows came from (offset, timestamp; dead letters)
 
     @property
     def first_seq(self) -> int:
         return self.rows.first_seq + self.skip
+
+    @property
+    def offset(self) -> int:
+        return self.message.offset
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self.message.timestamp_ms
 
 
 @dataclass
@@ -49,6 +57,12 @@ class EntityState:
     tracker: AlertTracker
     last_seq: int = -1
     pending: list[PendingRows] = field(default_factory=list)
+    # When the worker last accepted a reading of the entity (monotonic seconds), for
+    # resolving the alerts of entities gone silent.
+    last_seen: float = 0.0
+    # The seq just past a reading dead-lettered for jumping too far: a reading starting
+    # there continues it, which makes the jump real.
+    jump_candidate: int = -1
 
     @classmethod
     def create(

@@ -65,10 +65,20 @@ class Rows:
         return len(self.event_times)
 
 
-def parse_readings(raw: bytes | None) -> Rows:
-    """A `Reading` or `ReadingBatch` as rows; raises IngestError saying what is wrong."""
+def parse_readings(raw: bytes | None, max_bytes: int | None = None) -> Rows:
+    """A `Reading` or `ReadingBatch` as rows; raises IngestError saying what is wrong.
+
+    A message over `max_bytes` is refused before it is parsed: a few megabytes of JSON
+    compress to kilobytes on the broker, and parsing them would stall the cycle.
+    """
     if raw is None:
         raise IngestError("undecodable", "the message has no value")
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise IngestError(
+            "too_large",
+            f"{len(raw)} bytes, over the limit of {max_bytes} "
+            "(ANOMSTREAM_WORKER_MAX_READING_BYTES)",
+        )
     fast = _fast_path(raw)
     return fast if fast is not None else _validated(raw)
 

@@ -32,8 +32,10 @@ class WorkerMetrics:
         self.batch_windows = Histogram(
             f"{ns}_batch_windows", "Windows per detector call.", buckets=_SIZE_BUCKETS, registry=r
         )
+        # Per dataset and detector, not per model: one model per entity would make a label
+        # value per entity (unbounded cardinality).
         self.detector_seconds = Histogram(
-            f"{ns}_detector_seconds", "Time in one detector call.", ["model"],
+            f"{ns}_detector_seconds", "Time in one detector call.", ["dataset", "detector"],
             buckets=_DETECTOR_BUCKETS, registry=r,
         )  # fmt: skip
         self.latency = Histogram(
@@ -68,6 +70,39 @@ class WorkerMetrics:
             f"{ns}_partition_restore_seconds", "Time to rebuild one partition's state.",
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        # Liveness: alerting rules and health checks read these.
+        self.engine_running = Gauge(
+            f"{ns}_engine_running", "1 while the scoring engine thread runs.", registry=r
+        )
+        self.loop_timestamp = Gauge(
+            f"{ns}_loop_timestamp_seconds",
+            "When the engine loop last came round (also while it waits out an outage).",
+            registry=r,
+        )
+        self.last_commit_timestamp = Gauge(
+            f"{ns}_last_commit_timestamp_seconds",
+            "When the last transaction (outputs with offsets) was committed.",
+            registry=r,
+        )
+        self.kafka_connected = Gauge(
+            f"{ns}_kafka_connected", "1 while the broker answers, 0 during an outage.", registry=r
+        )
+        self.recoveries = Counter(
+            f"{ns}_recoveries",
+            "What the worker did to keep going: retry, producer_restart, rewind, "
+            "topic_created, state_rebuilt.",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.model_load_failures = Counter(
+            f"{ns}_model_load_failures",
+            "Model versions that failed to load (each counted once until its files change).",
+            ["dataset", "detector"], registry=r,
+        )  # fmt: skip
+        self.stale_alerts_resolved = Counter(
+            f"{ns}_stale_alerts_resolved",
+            "Open alerts resolved because their entity sent nothing for ALERT_STALE_AFTER_S.",
+            registry=r,
+        )
 
     def record_cycle(self, result: CycleResult, committed_ms: float) -> None:
         for dataset, count in result.readings.items():
@@ -78,9 +113,11 @@ class WorkerMetrics:
             self.dead_letters.labels(reason).inc(count)
         if result.gaps:
             self.gaps.inc(result.gaps)
-        for model, seconds, windows in result.detector_calls:
-            self.detector_seconds.labels(model).observe(seconds)
+        for dataset, detector, seconds, windows in result.detector_calls:
+            self.detector_seconds.labels(dataset, detector).observe(seconds)
             self.batch_windows.observe(windows)
+        if result.stale_resolved:
+            self.stale_alerts_resolved.inc(result.stale_resolved)
         for timestamp_ms, _ in result.arrivals:
             self.latency.observe(max(0.0, (committed_ms - timestamp_ms) / 1000.0))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,24 +22,14 @@ from schemas import (
     scores_topic,
 )
 from stream_app.alert_tracker import AlertStep
+from stream_app.messages import InMessage, OutMessage
 
 if TYPE_CHECKING:
     from stream_app.entity_state import EntityState, PendingRows
-    from stream_app.processor import InMessage
 
-__all__ = ["OutMessage", "Outputs"]
+__all__ = ["Outputs"]
 
 TopChannels = dict[int, list[tuple[str, float]]]
-
-
-@dataclass(frozen=True)
-class OutMessage:
-    """A record to publish; `partition` None lets the producer's partitioner choose."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int | None = None
 
 
 def _channels(pairs: list[tuple[str, float]]) -> list[dict[str, object]]:
@@ -50,9 +39,10 @@ def _channels(pairs: list[tuple[str, float]]) -> list[dict[str, object]]:
 class Outputs:
     """Encodes outputs; one instance per worker (it knows the state topic)."""
 
-    def __init__(self, state_topic: str, top_channels: int) -> None:
+    def __init__(self, state_topic: str, top_channels: int, deadletter_max_raw: int) -> None:
         self.state_topic = state_topic
         self.top_channels = top_channels
+        self.deadletter_max_raw = deadletter_max_raw
 
     def scores(
         self,
@@ -137,20 +127,28 @@ class Outputs:
             detector=state.model.detector,
             model_version=state.model.version,
             emitted_at=datetime.fromisoformat(emitted_at),
+            resolved_by=step.resolved_by,
         )
         return OutMessage(ALERTS_TOPIC, state.entity.encode(), encode(alert))
 
     def dead_letter(self, message: InMessage, reason: str, failed_at: str) -> OutMessage:
+        """The message, its origin and why; only its head when it is over the size cap
+        (base64 makes 4/3 of it, and what did not fit as a reading must fit here)."""
+        raw = message.value or b""
+        truncated = len(raw) > self.deadletter_max_raw
+        key = message.key if message.key is None or len(message.key) <= 1024 else None
         letter = DeadLetter(
-            raw=message.value or b"",
-            key=message.key,
+            raw=raw[: self.deadletter_max_raw] if truncated else raw,
+            key=key,
             source_topic=message.topic,
             partition=message.partition,
             offset=message.offset,
-            reason=reason,
+            reason=reason[:2000],
             failed_at=datetime.fromisoformat(failed_at),
+            truncated=truncated,
+            raw_size=len(raw) if truncated else None,
         )
-        return OutMessage(DEADLETTER_TOPIC, message.key, encode(letter))
+        return OutMessage(DEADLETTER_TOPIC, key, encode(letter))
 
     def snapshot(self, state: EntityState) -> OutMessage:
         """The entity's state, to the state topic's partition of the entity's input."""

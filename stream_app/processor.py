@@ -5,6 +5,9 @@ one step, the ready windows are scored in one detector call per model (entities 
 dataset model are scored together), and alert state advances score by score. The engine
 publishes the outputs and the entities' snapshots in one Kafka transaction with the
 offsets, so a restart continues exactly where the committed outputs end.
+
+Nothing an entity's data or model does can stop the cycle: an entity whose scoring fails
+has its messages dead-lettered (`internal`, with the error) and starts afresh.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +25,9 @@ import numpy.typing as npt
 from detectors.base import DetectorError
 from stream_app.entity_state import EntityState, PendingRows
 from stream_app.ingest import IngestError, Rows, parse_readings
+from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import ActiveModel, ModelStore
-from stream_app.outputs import OutMessage, Outputs
+from stream_app.outputs import Outputs
 from stream_app.settings import AlertPolicy, WorkerSettings
 
 __all__ = ["CycleResult", "InMessage", "Processor", "dataset_of_topic"]
@@ -32,19 +35,10 @@ __all__ = ["CycleResult", "InMessage", "Processor", "dataset_of_topic"]
 log = logging.getLogger(__name__)
 
 Float32Array = npt.NDArray[np.float32]
+Float64Array = npt.NDArray[np.float64]
 _SCORE_CHUNK = 8192
-
-
-@dataclass(slots=True)
-class InMessage:
-    """A consumed record: where it came from and its bytes."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int
+# Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
+Picked = list[tuple[PendingRows, list[tuple[int, int]]]]
 
 
 @dataclass
@@ -53,14 +47,19 @@ class CycleResult:
 
     outputs: list[OutMessage] = field(default_factory=list)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    # (reason, entity or "?") -> dead letters, and the first detail per reason: for the log.
+    dead_letter_entities: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dead_letter_examples: dict[str, str] = field(default_factory=dict)
     # Per dataset: readings accepted, readings scored.
     readings: Counter[str] = field(default_factory=Counter)
     scored: Counter[str] = field(default_factory=Counter)
     gaps: int = 0
     # (source timestamp in ms, number of scores) per scored message, for latency.
     arrivals: list[tuple[int, int]] = field(default_factory=list)
-    # (model key, seconds, windows) per detector call.
-    detector_calls: list[tuple[str, float, int]] = field(default_factory=list)
+    # (dataset, detector, seconds, windows) per detector call.
+    detector_calls: list[tuple[str, str, float, int]] = field(default_factory=list)
+    # Alerts resolved because their entity went silent.
+    stale_resolved: int = 0
 
 
 def dataset_of_topic(topic: str) -> str | None:
@@ -81,57 +80,98 @@ class Processor:
         settings: WorkerSettings,
         policy: AlertPolicy,
         clock: Callable[[], str] = _now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.settings = settings
         self.policy = policy
         self.clock = clock
+        self.monotonic = monotonic
         self.entities: dict[tuple[str, str], EntityState] = {}
-        self.out = Outputs(settings.state_topic_name(), policy.top_channels)
+        self.out = Outputs(
+            settings.state_topic_name(), policy.top_channels, settings.deadletter_max_raw_bytes
+        )
+        self._failed_logged: set[tuple[str, str, str]] = set()
 
     # -- the cycle ---------------------------------------------------------------------
 
     def process(self, messages: Iterable[InMessage]) -> CycleResult:
         result = CycleResult()
         ingested_at = self.clock()
+        seen_at = self.monotonic()
         touched: dict[tuple[str, str], EntityState] = {}
         for message in messages:
             state = self._queue(message, result)
             if state is not None:
+                state.last_seen = seen_at
                 touched[(state.dataset, state.entity)] = state
         groups: dict[int, list[EntityState]] = defaultdict(list)
         for state in touched.values():
             groups[id(state.model)].append(state)
         for states in groups.values():
             self._score_group(states, ingested_at, result)
-        for state in touched.values():
-            result.outputs.append(self.out.snapshot(state))
+        for key, state in touched.items():
+            if self.entities.get(key) is state:  # not dropped by a failure
+                result.outputs.append(self.out.snapshot(state))
         return result
 
-    def _dead(self, message: InMessage, kind: str, reason: str, result: CycleResult) -> None:
+    def resolve_stale(self) -> CycleResult:
+        """Resolve the open alerts of entities with no reading for the policy's silence."""
+        result = CycleResult()
+        silence = self.policy.stale_after_s
+        if silence <= 0:
+            return result
+        cutoff = self.monotonic() - silence
+        emitted_at = self.clock()
+        for state in self.entities.values():
+            if not state.tracker.is_open or state.last_seen > cutoff:
+                continue
+            step = state.tracker.resolve_stale()
+            if step is None:
+                continue
+            log.info(
+                "%s/%s: alert %s resolved as stale (no reading for %.0fs of wall time)",
+                state.dataset, state.entity, step.alert_id, silence,
+            )  # fmt: skip
+            result.outputs.append(self.out.alert(state, step, emitted_at))
+            result.outputs.append(self.out.snapshot(state))
+            result.stale_resolved += 1
+        return result
+
+    def _dead(
+        self,
+        message: InMessage,
+        kind: str,
+        reason: str,
+        result: CycleResult,
+        entity: str = "?",
+    ) -> None:
         result.dead_letters[kind] += 1
+        result.dead_letter_entities[(kind, entity)] += 1
+        result.dead_letter_examples.setdefault(kind, reason)
         result.outputs.append(self.out.dead_letter(message, f"{kind}: {reason}", self.clock()))
 
     def _queue(self, message: InMessage, result: CycleResult) -> EntityState | None:
         try:
-            rows = parse_readings(message.value)
+            rows = parse_readings(message.value, self.settings.max_reading_bytes)
         except IngestError as exc:
             self._dead(message, exc.kind, str(exc), result)
             return None
         topic_dataset = dataset_of_topic(message.topic)
+        entity = rows.entity
         if topic_dataset is not None and rows.dataset != topic_dataset:
             reason = f"dataset {rows.dataset!r} on the topic of {topic_dataset!r}"
-            self._dead(message, "dataset_mismatch", reason, result)
+            self._dead(message, "dataset_mismatch", reason, result, entity)
             return None
         state = self._state_for(rows, message)
         if state is None:
             policy = self.settings.unknown_entity
-            reason = f"no model for {rows.dataset}/{rows.entity} (policy {policy})"
-            self._dead(message, "no_model", reason, result)
+            reason = f"no model for {rows.dataset}/{entity} (policy {policy})"
+            self._dead(message, "no_model", reason, result, entity)
             return None
         values = state.in_model_order(rows)
         if isinstance(values, str):
-            self._dead(message, "channels", values, result)
+            self._dead(message, "channels", values, result, entity)
             return None
         skip = self._seq_check(state, rows, message, result)
         if skip >= len(rows):
@@ -139,12 +179,7 @@ class Processor:
         result.readings[rows.dataset] += len(rows) - skip
         state.pending.append(
             PendingRows(
-                rows,
-                values if skip == 0 else values[skip:],
-                len(rows) - skip,
-                skip,
-                message.offset,
-                message.timestamp_ms,
+                rows, values if skip == 0 else values[skip:], len(rows) - skip, skip, message
             )
         )
         return state
@@ -152,23 +187,39 @@ class Processor:
     def _seq_check(
         self, state: EntityState, rows: Rows, message: InMessage, result: CycleResult
     ) -> int:
-        """How many leading rows were seen already (dead-lettered); counts gaps."""
+        """How many leading rows cannot be taken (dead-lettered); counts gaps."""
         last = state.pending_last_seq
         first, end = rows.first_seq, rows.first_seq + len(rows) - 1
         if last < 0 or first == last + 1:
             return 0
         if first > last + 1:
+            if first - last > self.settings.max_seq_jump and first != state.jump_candidate:
+                # One wild seq must not carry the entity off: every later good reading
+                # would look late. A reading that continues from it shows the jump is real.
+                state.jump_candidate = end + 1
+                reason = (
+                    f"seq {first} jumps {first - last} past the last seq {last} "
+                    f"(limit ANOMSTREAM_WORKER_MAX_SEQ_JUMP={self.settings.max_seq_jump})"
+                )
+                self._dead(message, "seq_jump", reason, result, rows.entity)
+                return len(rows)
+            if first == state.jump_candidate:
+                log.warning(
+                    "%s/%s: seq jumps from %d to %d, confirmed by the next reading",
+                    rows.dataset, rows.entity, last, first,
+                )  # fmt: skip
+            state.jump_candidate = -1
             result.gaps += 1
             log.debug("%s/%s: seq jumps from %d to %d", rows.dataset, rows.entity, last, first)
             return 0
         if end < last:
             reason = f"seq {first}..{end} arrived after seq {last}"
-            self._dead(message, "out_of_order", reason, result)
+            self._dead(message, "out_of_order", reason, result, rows.entity)
             return len(rows)
         reason = f"seq {first}..{min(end, last)} already received (last {last})"
         if end > last:
             reason += f"; seq {last + 1}..{end} kept"
-        self._dead(message, "duplicate", reason, result)
+        self._dead(message, "duplicate", reason, result, rows.entity)
         return last - first + 1
 
     def _state_for(self, rows: Rows, message: InMessage) -> EntityState | None:
@@ -190,26 +241,63 @@ class Processor:
     def _score_group(
         self, states: list[EntityState], ingested_at: str, result: CycleResult
     ) -> None:
+        """Score the entities sharing one model in one detector call; if that call fails,
+        each entity alone, so that one bad entity does not take the others with it."""
         model = states[0].model
-        prepared = [self._append(state) for state in states]
-        windows = [w for _, _, w in prepared if len(w)]
-        if not windows:
-            for state in states:
-                self._finish(state, [], np.empty(0), None, ingested_at, result)
-            return
-        batch = windows[0] if len(windows) == 1 else np.concatenate(windows)
-        started = time.perf_counter()
-        scores = _score(model, batch)
-        seconds = time.perf_counter() - started
-        result.detector_calls.append((f"{model.dataset}/{model.owner}", seconds, len(batch)))
-        start = 0
-        for state, (positions, _, entity_windows) in zip(states, prepared, strict=True):
-            part = scores[start : start + len(entity_windows)]
-            self._finish(state, positions, part, entity_windows, ingested_at, result)
-            start += len(entity_windows)
+        prepared: list[tuple[EntityState, list[int], Float32Array]] = []
+        for state in states:
+            try:
+                positions, windows = self._append(state)
+            except Exception as exc:  # noqa: BLE001 - see _fail
+                self._fail(state, exc, result)
+                continue
+            prepared.append((state, positions, windows))
+        with_windows = [w for _, _, w in prepared if len(w)]
+        scores: list[Float64Array | None]
+        try:
+            if not with_windows:
+                scores = [np.empty(0) for _ in prepared]
+            else:
+                joined = with_windows[0] if len(with_windows) == 1 else np.concatenate(with_windows)
+                everything = self._timed_score(model, joined, result)
+                bounds = np.cumsum([0] + [len(w) for _, _, w in prepared])
+                scores = [everything[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        except Exception:  # noqa: BLE001 - retried per entity below
+            scores = [None] * len(prepared)
+        for (state, positions, windows), part in zip(prepared, scores, strict=True):
+            try:
+                if part is None:
+                    part = self._timed_score(model, windows, result) if len(windows) else None
+                self._finish(state, positions, part, windows, ingested_at, result)
+            except Exception as exc:  # noqa: BLE001 - see _fail
+                self._fail(state, exc, result)
 
-    def _append(self, state: EntityState) -> tuple[list[int], int, Float32Array]:
-        """Put the pending rows into the window; (scored row positions, total, windows)."""
+    def _timed_score(
+        self, model: ActiveModel, windows: Float32Array, result: CycleResult
+    ) -> Float64Array:
+        started = time.perf_counter()
+        scores = _score(model, windows)
+        seconds = time.perf_counter() - started
+        result.detector_calls.append((model.dataset, model.detector, seconds, len(windows)))
+        if not np.isfinite(scores).all():
+            raise DetectorError(f"{model.detector} {model.version} returned non-finite scores")
+        return scores
+
+    def _fail(self, state: EntityState, exc: Exception, result: CycleResult) -> None:
+        """An entity's scoring failed: dead-letter its messages, forget its state."""
+        reason = f"scoring {state.dataset}/{state.entity} failed: {type(exc).__name__}: {exc}"
+        seen = (state.dataset, state.entity, type(exc).__name__)
+        if seen not in self._failed_logged:  # once per entity and kind of failure
+            self._failed_logged.add(seen)
+            log.error("%s; its messages are dead-lettered (internal)", reason, exc_info=exc)
+        for pending in state.pending:
+            self._dead(pending.message, "internal", reason, result, state.entity)
+        result.readings[state.dataset] -= sum(p.count for p in state.pending)
+        state.pending.clear()
+        self.entities.pop((state.dataset, state.entity), None)
+
+    def _append(self, state: EntityState) -> tuple[list[int], Float32Array]:
+        """Put the pending rows into the window; (scored row positions, their windows)."""
         values, offsets = state.pending_values()
         normalised = state.model.model.normalizer.transform(values)
         count_before = state.buffer.count
@@ -221,17 +309,22 @@ class Processor:
             selected = [i for i in positions if (count_before + i - keep) % stride == 0]
             windows = windows[[i - first_ready for i in selected]]
             positions = selected
-        return positions, len(values), windows
+        return positions, windows
 
     def _finish(
         self,
         state: EntityState,
         positions: list[int],
-        scores: npt.NDArray[np.float64],
-        windows: Float32Array | None,
+        scores: Float64Array | None,
+        windows: Float32Array,
         ingested_at: str,
         result: CycleResult,
     ) -> None:
+        """Scores and alert steps of one entity; added to `result` only when all are built."""
+        if scores is None or not positions:
+            state.last_seq = state.pending_last_seq
+            state.pending.clear()
+            return
         model = state.model
         verdicts = model.model.threshold.decide(scores)
         tops = self._top_channels(model, windows, verdicts)
@@ -239,27 +332,11 @@ class Processor:
         # Python lists for the per-score loops: indexing numpy per element costs ~100 ns more.
         score_list: list[float] = scores.tolist()
         flag_list: list[bool] = verdicts.tolist()
-        contiguous = self.settings.stride == 1
-        first_ready = positions[0] if positions else 0
-        by_position = {} if contiguous else dict(zip(positions, range(len(positions)), strict=True))
-        row = 0
-        for pending in state.pending:
-            n = pending.count
-            if not positions:
-                picked = []
-            elif contiguous:  # every row from the first ready one on is scored, in order
-                start = max(row, first_ready)
-                picked = [(p - row, p - first_ready) for p in range(start, row + n)]
-            else:
-                picked = [
-                    (p - row, by_position[p]) for p in range(row, row + n) if p in by_position
-                ]
-            row += n
-            if not picked:
-                continue
-            result.scored[state.dataset] += len(picked)
-            result.arrivals.append((pending.timestamp_ms, len(picked)))
-            result.outputs.extend(
+        outputs: list[OutMessage] = []
+        arrivals: list[tuple[int, int]] = []
+        for pending, picked in self._picked(state, positions):
+            arrivals.append((pending.timestamp_ms, len(picked)))
+            outputs.extend(
                 self.out.scores(
                     state,
                     pending,
@@ -285,19 +362,43 @@ class Processor:
                     tops.get(index, []),
                 )
                 if step is not None:
-                    result.outputs.append(self.out.alert(state, step, scored_at))
+                    outputs.append(self.out.alert(state, step, scored_at))
+        result.outputs.extend(outputs)
+        result.arrivals.extend(arrivals)
+        result.scored[state.dataset] += len(positions)
         state.last_seq = state.pending_last_seq
         state.pending.clear()
+
+    def _picked(self, state: EntityState, positions: list[int]) -> Picked:
+        """The scored rows of each pending message: (row in message, index in scores)."""
+        out: Picked = []
+        contiguous = self.settings.stride == 1
+        first_ready = positions[0]
+        by_position = {} if contiguous else dict(zip(positions, range(len(positions)), strict=True))
+        row = 0
+        for pending in state.pending:
+            n = pending.count
+            if contiguous:  # every row from the first ready one on is scored, in order
+                start = max(row, first_ready)
+                picked = [(p - row, p - first_ready) for p in range(start, row + n)]
+            else:
+                picked = [
+                    (p - row, by_position[p]) for p in range(row, row + n) if p in by_position
+                ]
+            row += n
+            if picked:
+                out.append((pending, picked))
+        return out
 
     def _top_channels(
         self,
         model: ActiveModel,
-        windows: Float32Array | None,
+        windows: Float32Array,
         verdicts: npt.NDArray[np.bool_],
     ) -> dict[int, list[tuple[str, float]]]:
         """Top channels of the anomalous windows only: attribution costs a detector call."""
         k = self.policy.top_channels
-        if windows is None or k == 0 or not verdicts.any():
+        if k == 0 or not verdicts.any():
             return {}
         flagged = np.flatnonzero(verdicts)
         try:
@@ -335,63 +436,16 @@ class Processor:
             del self.entities[key]
         return len(gone)
 
-    def restore(
-        self,
-        topic: str,
-        partition: int,
-        snapshots: dict[str, dict[str, Any]],
-        history: Iterable[InMessage],
-    ) -> int:
-        """Rebuild a partition's entities from their snapshots and the readings before the
-        committed offset (`history`), so their windows hold what an uninterrupted run held."""
-        states: dict[str, tuple[EntityState, dict[str, Any]]] = {}
-        for entity, snap in snapshots.items():
-            model = self.store.for_entity(str(snap["dataset"]), entity)
-            if model is None:
-                continue
-            state = EntityState.create(
-                str(snap["dataset"]), entity, topic, partition, model, self.policy, snap["alert"]
-            )
-            states[entity] = (state, snap)
-        appended = dict.fromkeys(states, -1)  # last seq put back per entity
-        for message in history:
-            try:
-                rows = parse_readings(message.value)
-            except IngestError:
-                continue
-            found = states.get(rows.entity)
-            if found is None or rows.dataset != found[0].dataset:
-                continue
-            state, snap = found
-            start = snap["window_start_offset"]
-            if start is None or message.offset < start:
-                continue
-            values = state.in_model_order(rows)
-            if isinstance(values, str):
-                continue
-            # Only rows the worker had accepted: newer than the last put back (duplicates
-            # were dead-lettered), not beyond the snapshot's last seq.
-            first = max(rows.first_seq, appended[rows.entity] + 1)
-            last = min(rows.first_seq + len(rows) - 1, int(snap["last_seq"]))
-            if last < first:
-                continue
-            if isinstance(values, list):
-                values = np.array([values], dtype=np.float64)
-            values = values[first - rows.first_seq : last - rows.first_seq + 1]
-            offsets = np.full(len(values), message.offset, dtype=np.int64)
-            state.buffer.append(values, state.model.model.normalizer.transform(values), offsets)
-            appended[rows.entity] = last
-        for state, snap in states.values():
-            held = state.buffer.count
-            needed = state.model.window - 1
-            # Short of rows (retention deleted them): refill the window from live data.
-            state.buffer.count = int(snap["count"]) if held >= needed else held
-            state.last_seq = int(snap["last_seq"])
-            self.entities[(state.dataset, state.entity)] = state
-        return len(states)
+    def snapshots_of(self, topic: str, partition: int) -> list[OutMessage]:
+        """Snapshots of every entity of a partition (to refill a recreated state topic)."""
+        return [
+            self.out.snapshot(s)
+            for s in self.entities.values()
+            if s.topic == topic and s.partition == partition
+        ]
 
 
-def _score(model: ActiveModel, windows: Float32Array) -> npt.NDArray[np.float64]:
+def _score(model: ActiveModel, windows: Float32Array) -> Float64Array:
     detector = model.model.detector
     if len(windows) <= _SCORE_CHUNK:
         return detector.score(windows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from detectors.registry import DETECTORS
 from schemas.topics import parse_topic_selection
 
 __all__ = ["AlertPolicy", "WorkerSettings"]
@@ -27,6 +29,10 @@ class AlertPolicy(BaseSettings):
     update_every: int = Field(default=100, ge=1)
     # How many channels alerts and anomalous scores name as likely root causes.
     top_channels: int = Field(default=3, ge=0, le=10)
+    # An open alert of an entity that sent no reading for this many seconds of the worker's
+    # wall time is resolved as `stale` (a stopped stream never sends the quiet scores that
+    # would resolve it). Wall time, not event time: event time stops with the stream. 0: never.
+    stale_after_s: float = Field(default=300.0, ge=0)
 
 
 class WorkerSettings(BaseSettings):
@@ -48,7 +54,9 @@ class WorkerSettings(BaseSettings):
         default=Path("models"),
         validation_alias=AliasChoices("ANOMSTREAM_WORKER_MODELS_DIR", "ANOMSTREAM_MODELS_DIR"),
     )
-    # Which trained detector to use when an entity has several; None: the newest.
+    # Which trained detector to serve. None: per entity, the most recently trained one when
+    # the worker first meets it, then that detector only (a newer model of another detector,
+    # e.g. from `anomstream evaluate --detector ae`, never replaces it).
     detector: str | None = None
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto",
@@ -73,10 +81,42 @@ class WorkerSettings(BaseSettings):
     # How long the group waits for a worker that stopped answering (kill -9, a lost host)
     # before its partitions move; a worker stopped cleanly leaves at once.
     session_timeout_ms: int = Field(default=10_000, ge=6000)
-    # faust's web server port; it serves /metrics.
+    # The worker's HTTP server: /metrics, /healthz, /readyz. Loopback unless asked (compose
+    # sets 0.0.0.0 so that Prometheus in another container can scrape it).
+    web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # faust's own data directory, created private (0700). Default: under
+    # $XDG_STATE_HOME (~/.local/state)/anomstream/worker-<worker id>.
+    data_dir: Path | None = None
     # How often consumer lag is measured for the metrics.
     lag_interval_s: float = Field(default=5.0, gt=0)
+    # A reading larger than this is dead-lettered (`too_large`) before it is parsed.
+    max_reading_bytes: int = Field(default=1_048_576, ge=1024)
+    # Dead letters keep at most this many bytes of the message (and say so), so that a
+    # dead letter always fits on the topic the message could not.
+    deadletter_max_raw_bytes: int = Field(default=65_536, ge=0, le=524_288)
+    # A seq more than this far past the entity's last one is dead-lettered (`seq_jump`)
+    # instead of moving the entity there; the next reading that continues from it confirms
+    # a real jump.
+    max_seq_jump: int = Field(default=1_000_000, ge=1)
+    # Create missing output topics (alerts, deadletter, scores.<dataset>) with the project's
+    # topic settings, logging each; false: log an error naming the topic and wait.
+    create_topics: bool = True
+    # When a partition has committed offsets but its state was lost (state topic deleted),
+    # windows are rebuilt from up to this many readings before the committed offset.
+    state_rebuild_messages: int = Field(default=100_000, ge=0)
+    # /healthz fails and the worker exits non-zero when its engine loop has not come round
+    # for this long: a stalled worker is restarted instead of silently scoring nothing.
+    stall_timeout_s: float = Field(default=120.0, ge=10)
+    # Dead letters are summarised in the log (per reason and entity) at most this often.
+    deadletter_log_interval_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, value: str | None) -> str | None:
+        if value is not None and value not in DETECTORS:
+            raise ValueError(f"unknown detector {value!r}; known: {', '.join(DETECTORS)}")
+        return value
 
     @field_validator("topics")
     @classmethod
@@ -92,3 +132,9 @@ class WorkerSettings(BaseSettings):
 
     def transactional_id(self) -> str:
         return f"{self.group_id}-{self.worker_id}"
+
+    def faust_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir
+        state_home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        return Path(state_home) / "anomstream" / f"worker-{self.worker_id}"

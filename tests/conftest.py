@@ -43,10 +43,15 @@ def real_data_dir() -> Callable[[str], Path]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent / "integration"
+    integration = Path(__file__).parent / "integration"
+    faults = Path(__file__).parent / "faults"
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        parents = Path(str(item.fspath)).parents
+        if integration in parents:
             item.add_marker(pytest.mark.integration)
+        if faults in parents:
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.faults)
 
 
 @dataclass(frozen=True)

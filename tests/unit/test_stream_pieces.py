@@ -52,11 +52,16 @@ def test_window_buffer_renormalises_the_rows_it_holds() -> None:
     np.testing.assert_array_equal(windows[0][:3], held * 10)
 
 
+def ts(seq: int) -> str:
+    """The event time of reading `seq` (RFC 3339 UTC, as the tracker gets them)."""
+    return f"2026-01-01T00:{seq // 60:02d}:{seq % 60:02d}Z"
+
+
 def steps(tracker: AlertTracker, verdicts: str) -> list[tuple[int, str]]:
     """Feed '0'/'1' verdicts (score 1 + position); return (seq, state) of the events."""
     out = []
     for seq, flag in enumerate(verdicts):
-        step = tracker.step(seq, f"t{seq}", 1.0 + seq, flag == "1", [("c", float(seq))])
+        step = tracker.step(seq, ts(seq), 1.0 + seq, flag == "1", [("c", float(seq))])
         if step is not None:
             out.append((seq, step.state))
     return out
@@ -76,16 +81,16 @@ def test_an_alert_reports_its_start_end_and_peak() -> None:
     opened = resolved = None
     for seq, flag in enumerate("0011101"):
         step = tracker.step(
-            seq, f"t{seq}", [0, 0, 5, 9, 2, 0, 7][seq], flag == "1", [(f"c{seq}", 1.0)]
+            seq, ts(seq), [0, 0, 5, 9, 2, 0, 7][seq], flag == "1", [(f"c{seq}", 1.0)]
         )
         if step and step.state == "opened":
             opened = step
         if step and step.state == "resolved":
             resolved = step
     assert opened is not None and resolved is not None
-    assert (opened.alert_id, opened.start_seq, opened.start_time) == ("d/e/2", 2, "t2")
+    assert (opened.alert_id, opened.start_seq, opened.start_time) == ("d/e/2", 2, ts(2))
     assert opened.peak_score == 9 and opened.top_channels == [("c3", 1.0)]
-    assert (resolved.end_seq, resolved.end_time, resolved.peak_score) == (4, "t4", 9)
+    assert (resolved.end_seq, resolved.end_time, resolved.peak_score) == (4, ts(4), 9)
 
 
 def test_alert_state_survives_a_round_trip_mid_incident() -> None:
@@ -101,9 +106,7 @@ def test_alert_state_survives_a_round_trip_mid_incident() -> None:
             (seq, s.state)
             for seq in range(cut, len(verdicts))
             if (
-                s := second.step(
-                    seq, f"t{seq}", 1.0 + seq, verdicts[seq] == "1", [("c", float(seq))]
-                )
+                s := second.step(seq, ts(seq), 1.0 + seq, verdicts[seq] == "1", [("c", float(seq))])
             )
         ]
         assert head + tail == whole, f"cut at {cut}"

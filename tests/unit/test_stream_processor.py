@@ -12,9 +12,10 @@ from stream_fixtures import WINDOW, batch, decode_scores, reading, series, train
 
 from detectors.pipeline import score_series
 from schemas import DEADLETTER_TOPIC, Alert, DeadLetter, decode
+from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import DATASET_MODEL, ModelStore
-from stream_app.outputs import OutMessage
-from stream_app.processor import CycleResult, InMessage, Processor
+from stream_app.processor import CycleResult, Processor
+from stream_app.restore import restore_from_snapshots
 from stream_app.settings import AlertPolicy, WorkerSettings
 
 TOPIC = "readings.synthetic"
@@ -127,7 +128,7 @@ def test_a_restored_processor_continues_exactly_like_an_uninterrupted_one(models
         if o.topic == first.out.state_topic
     }
     second = processor(models)
-    assert second.restore(TOPIC, 0, snapshots, msgs[:cut]) == 1
+    assert restore_from_snapshots(second, TOPIC, 0, snapshots, msgs[:cut]) == 1
     after = outputs(run_cycles(second, msgs[cut:], seed=14))
     expected = [(o.topic, o.value) for o in whole if o.topic != first.out.state_topic]
     got = [(o.topic, o.value) for o in before + after if o.topic != first.out.state_topic]
