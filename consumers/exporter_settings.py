@@ -27,8 +27,9 @@ class ExporterSettings(BaseSettings):
     # Where a group with no committed offsets starts. `latest` (the default) shows live data
     # only; `earliest` first replays everything retained into the counters.
     start_from: Literal["earliest", "latest"] = "latest"
-    # The address /metrics is served on (9464 is Prometheus' customary exporter port).
-    host: str = "0.0.0.0"  # noqa: S104 - an exporter is scraped from other hosts
+    # The address /metrics is served on (9464 is Prometheus' customary exporter port):
+    # loopback unless asked; compose sets 0.0.0.0 for Prometheus in another container.
+    host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
     # At most this many (dataset, entity) pairs get their own label; later ones share
     # entity="_other", so a flood of entity names cannot flood Prometheus with series.

@@ -106,17 +106,35 @@ class ModelStore:
                 loaded += self._get(dataset_dir.name, owner) is not None
         return loaded
 
-    def for_entity(self, dataset: str, entity: str) -> ActiveModel | None:
-        """The entity's own model, else (if allowed) the dataset's, else None."""
-        own = self._get(dataset, entity)
+    def for_entity(
+        self, dataset: str, entity: str, prefer: str | None = None
+    ) -> ActiveModel | None:
+        """The entity's own model, else (if allowed) the dataset's, else None.
+
+        `prefer` is the detector the entity was served with before (its restored state
+        says): without a configured detector, a restart keeps it rather than switching to
+        whichever was trained last.
+        """
+        own = self._get(dataset, entity, prefer)
         if own is not None or not self._fallback:
             return own
-        return self._get(dataset, DATASET_MODEL)
+        return self._get(dataset, DATASET_MODEL, prefer)
 
-    def _get(self, dataset: str, owner: str) -> ActiveModel | None:
+    def _get(self, dataset: str, owner: str, prefer: str | None = None) -> ActiveModel | None:
         key = (dataset, owner)
-        if key in self._models:
-            return self._models[key]
+        current = self._models.get(key)
+        if current is not None:
+            if prefer is None or self._detector is not None or current.detector == prefer:
+                return current
+            kept = self._newest_loadable(dataset, owner, prefer, newer_than=0)
+            if kept is None:
+                return current
+            log.info(
+                "model for %s/%s: %s, the detector it was served with before (not %s)",
+                dataset, owner, kept.path, current.detector,
+            )  # fmt: skip
+            self._models[key] = kept
+            return kept
         checked = self._missing.get(key)
         if checked is not None and self._clock() - checked < self._refresh_s:
             return None

@@ -165,12 +165,16 @@ class Publisher:
             delay = min(delay * 2, 5.0)
 
     def close(self) -> None:
-        if self._producer is not None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            self._generation += 1  # its last reports are no one's business now
             try:
-                self._producer.flush(5)
-            except KafkaException:
-                pass  # an unusable producer has nothing left to flush
-            self._producer = None
+                producer.purge()
+                producer.flush(1)
+            # A fenced or fatal producer raises even here; it is dropped all the same,
+            # and the error that ended the worker is the one to report.
+            except Exception:  # noqa: BLE001, S110
+                pass
 
     def _recover_fatal(self, error: KafkaError) -> None:
         """A fatal producer error: a new producer, unless a twin worker fenced this one."""
@@ -206,11 +210,12 @@ class Publisher:
     def _discard(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
+            self._generation += 1
             try:
                 producer.purge()
                 producer.flush(0)
-            except (KafkaException, RuntimeError):
-                pass  # fatal producers refuse even this; it is dropped all the same
+            except Exception:  # noqa: BLE001, S110 - fatal producers refuse even this
+                pass
 
     # -- one cycle -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ alert state cannot be rebuilt that way and starts closed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,8 @@ def restore_from_snapshots(
     committed offset (`history`); returns how many entities were restored."""
     states: dict[str, tuple[EntityState, dict[str, Any]]] = {}
     for entity, snap in snapshots.items():
-        model = processor.store.for_entity(str(snap["dataset"]), entity)
+        served = Path(str(snap.get("model", ""))).parent.name or None  # .../<detector>/v<N>
+        model = processor.store.for_entity(str(snap["dataset"]), entity, prefer=served)
         if model is None:
             continue
         state = EntityState.create(

@@ -9,8 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from anomstream.errors import settings_error
+from anomstream.errors import CliError, settings_error
+from producers.kafka_config import KafkaSettings
 from stream_app.settings import AlertPolicy, WorkerSettings
+from stream_app.topic_admin import KafkaUnavailableError, list_topics
 
 _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
 
@@ -27,8 +29,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "_WORKER_ID (unique per running worker, "
             "stable across its restarts), _MODELS_DIR (or ANOMSTREAM_MODELS_DIR), _DETECTOR, "
             "_DEVICE, _STRIDE, _BATCH_MAX_MESSAGES, _BATCH_WAIT_MS, _UNKNOWN_ENTITY "
-            "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_PORT (serves /metrics); "
-            "ANOMSTREAM_WORKER_ALERT_CONSECUTIVE, _QUIET, _UPDATE_EVERY, _TOP_CHANNELS. "
+            "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_HOST and _WEB_PORT (/metrics, "
+            "/healthz, /readyz; 127.0.0.1:6066), _MAX_READING_BYTES, _DEADLETTER_MAX_RAW_BYTES, "
+            "_MAX_SEQ_JUMP, _CREATE_TOPICS, _STATE_REBUILD_MESSAGES, _STALL_TIMEOUT_S, "
+            "_DEADLETTER_LOG_INTERVAL_S, _DATA_DIR; "
+            "ANOMSTREAM_WORKER_ALERT_CONSECUTIVE, _QUIET, _UPDATE_EVERY, _TOP_CHANNELS, "
+            "_STALE_AFTER_S. The Kafka login and TLS are ANOMSTREAM_KAFKA_*. "
             "The window length is the model's (anomstream train --window). "
             "Scores are published in Kafka transactions: read them with "
             "isolation.level=read_committed to see each exactly once."
@@ -44,13 +50,27 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Check the settings here, so a bad one is a one-line error and not a worker crash.
+    # Check the settings and the broker here, so that a bad one is a one-line error and
+    # not a worker that starts and waits. (Run as `faust -A stream_app.app worker`, it waits
+    # for an unreachable broker instead, saying so: a container may start before Kafka.)
     try:
-        WorkerSettings()
+        settings = WorkerSettings()
         AlertPolicy()
     except ValidationError as exc:
         prefix = "ANOMSTREAM_WORKER_ALERT_" if exc.title == "AlertPolicy" else "ANOMSTREAM_WORKER_"
         raise settings_error(exc, prefix) from None
+    try:
+        kafka = KafkaSettings()
+    except ValidationError as exc:
+        raise settings_error(exc, "ANOMSTREAM_KAFKA_") from None
+    if settings.bootstrap:
+        kafka = kafka.model_copy(update={"bootstrap": settings.bootstrap})
+    try:
+        list_topics(kafka, kafka.connect_timeout_s)
+    except KafkaUnavailableError as exc:
+        raise CliError(
+            f"{exc} (set ANOMSTREAM_WORKER_BOOTSTRAP or ANOMSTREAM_KAFKA_BOOTSTRAP)"
+        ) from None
     argv = [sys.executable, "-m", "faust", "-A", "stream_app.app", "worker"]
     argv += ["--loglevel", _FAUST_LEVELS[args.loglevel]]
     sys.stdout.flush()

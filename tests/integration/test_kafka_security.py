@@ -26,10 +26,23 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from kafka_helpers import KAFKA_LOCAL, REPO_ROOT, free_port, kafka_local_env
 from output_messages import make_score
 from pydantic import SecretStr
+from stream_fixtures import WINDOW, batch, series, train_model
 from tls_certs import TlsFiles, make_tls_files
+from worker_process import WorkerProcess
 
 from producers.kafka_config import KafkaSettings
-from schemas import Reading, decode, encode, encode_key, readings_topic, scores_topic
+from schemas import (
+    Reading,
+    ScoreBatch,
+    TopicSettings,
+    decode,
+    encode,
+    encode_key,
+    readings_topic,
+    scores_topic,
+    topic_specs,
+)
+from stream_app.topic_admin import ensure_topics
 
 USER = "anomstream-test"
 SCORES = 6  # scores produced for the module, 2 of them anomalous
@@ -472,6 +485,51 @@ def test_kafka_local_keeps_the_mode_it_formatted(broker: SecureBroker) -> None:
         f"kafka-local: error: {broker.data_dir} holds a sasl_ssl cluster, not plaintext: "
         "run 'kafka-local reset' or set KAFKA_LOCAL_DIR"
     ]
+
+
+def test_the_worker_scores_through_scram_over_tls(broker: SecureBroker, tmp_path: Path) -> None:
+    slug = f"t{uuid.uuid4().hex[:10]}"
+    settings = broker.settings()
+    ensure_topics(
+        settings,
+        [s for s in topic_specs(TopicSettings(datasets=[slug])) if s.name.endswith(slug)],
+    )
+    data = {f"e{i}": series(60, seed=i) for i in range(2)}
+    for i, entity in enumerate(data):
+        train_model(tmp_path / "models", slug, entity, seed=i)
+    env = {k: v for k, v in broker.env().items() if k.startswith("ANOMSTREAM_KAFKA_")}
+    worker = WorkerProcess(
+        bootstrap=broker.bootstrap, models_dir=tmp_path / "models", topics=readings_topic(slug),
+        group_id=f"group-{slug}", worker_id=f"{slug}-w1", log_dir=tmp_path, extra_env=env,
+    )  # fmt: skip
+    worker.start()
+    try:
+        worker.wait_assigned()
+        producer = Producer(settings.producer_config("test-secure-readings"))
+        for entity, rows in data.items():
+            producer.produce(readings_topic(slug), batch(slug, entity, 0, rows), entity.encode())
+        assert producer.flush(30) == 0
+        consumer = Consumer(
+            {
+                **settings.client_config(),
+                "group.id": f"check-{slug}",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+        consumer.subscribe([scores_topic(slug)])
+        got: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + 60
+        while len(got) < 2 * (60 - WINDOW + 1) and time.monotonic() < deadline:
+            for record in consumer.consume(100, timeout=0.5):
+                if record.error() is None:
+                    batch_ = decode(record.value() or b"", ScoreBatch)
+                    got |= {(s.entity, s.seq) for s in batch_.expand()}
+        consumer.close()
+        assert got == {(e, q) for e in data for q in range(WINDOW - 1, 60)}
+    finally:
+        assert worker.stop() == 0, worker.log()[-3000:]
+        broker.record(worker.log())
 
 
 def test_the_password_is_in_no_output_or_log(broker: SecureBroker) -> None:
