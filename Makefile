@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check format test unit integration broker broker-stop replay-synthetic demo worker
+.PHONY: setup check format test unit integration faults broker broker-stop replay-synthetic demo worker
 
 setup:  ## install everything: Debian packages, virtualenv, torch, the project, Kafka jars
 	scripts/setup
@@ -24,6 +24,9 @@ unit:  ## the unit tests alone: no broker, seconds
 
 integration:  ## the integration tests alone, against a real broker
 	$(BIN)/pytest tests/integration
+
+faults:  ## the fault tests alone: broker outages, poison input, lost topics, bad models
+	$(BIN)/pytest tests/faults
 
 broker:  ## start the local Kafka broker on 127.0.0.1:9092 and create the topics
 	deploy/kafka/kafka-local start

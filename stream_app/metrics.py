@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics (served by the faust web server at /metrics)."""
+"""The worker's Prometheus metrics (served by its own web server at /metrics)."""
 
 from __future__ import annotations
 

@@ -341,8 +341,17 @@ class Publisher:
                 self._check_stop()
 
     def _abort(self) -> None:
+        # An abort that keeps timing out (its coordinator failing over) is left to a new
+        # producer: initialising one aborts the open transaction on the new coordinator.
+        deadline = time.monotonic() + _CALL_S
         while True:
             producer = self._require()
+            if time.monotonic() > deadline:
+                log.warning("the abort did not finish in %.0fs; starting a new producer", _CALL_S)
+                self._metrics.recoveries.labels("producer_restart").inc()
+                self._discard()
+                self.open()
+                return
             try:
                 self._calls.run(
                     partial(producer.abort_transaction, _OWN_S), _CALL_S, "abort_transaction"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_helpers import KAFKA_IMAGE, KAFKA_LOCAL, docker_answers, free_port, kafka_local_env
+from local_kafka import LocalKafka
 
 from schemas import ALERTS_TOPIC, TopicSettings, scores_topic, topic_specs
 from stream_app.topic_admin import ensure_topics
@@ -82,6 +83,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             yield Broker(started.stdout.strip().splitlines()[-1], env)
         finally:
             subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=False)
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A one-node kafka-local broker of the test's own, which it may stop and kill."""
+    cluster = LocalKafka(tmp_path / "kafka")
+    cluster.start()
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka.admin import AdminClient
 from kafka_helpers import KAFKA_LOCAL, free_port, kafka_local_env
 
 
@@ -42,6 +43,14 @@ class LocalKafka:
 
     def start(self) -> None:
         self._run("start")
+        # Every node answers; wait until the cluster's metadata lists them all too, or a
+        # first request may go to a broker the client then drops as unknown.
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2})
+        deadline = time.monotonic() + 60
+        while len(admin.list_topics(timeout=10).brokers) < self.nodes:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the cluster lists fewer than {self.nodes} brokers")
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """A clean stop of every node (controlled shutdown)."""

@@ -10,11 +10,9 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from confluent_kafka.admin import AdminClient
 from local_kafka import LocalKafka
 from stream_checks import (
@@ -32,14 +30,6 @@ from worker_process import expand_scores, read_all
 from schemas import ALERTS_TOPIC, Alert, TopicSettings, decode, readings_topic
 from schemas import topic_specs as project_topics
 from stream_app.topic_admin import ensure_topics
-
-
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[LocalKafka]:
-    cluster = LocalKafka(tmp_path / "kafka")
-    cluster.start()
-    yield cluster
-    cluster.close()
 
 
 def _delete(admin: AdminClient, topic: str) -> None:

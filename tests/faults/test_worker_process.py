@@ -46,15 +46,17 @@ def _listening_addresses(port: int) -> set[str]:
     return out
 
 
-def test_the_worker_serves_only_its_endpoints_on_loopback_and_keeps_its_data_private(
+def test_the_worker_serves_only_its_endpoints_on_loopback_and_says_it_has_no_models(
     kafka_bootstrap: str, kafka_admin: AdminClient, tmp_path: Path
 ) -> None:
     slug = new_dataset(kafka_bootstrap, kafka_admin)
     train_model(tmp_path / "models", slug, "e0", seed=1)
     state_home = tmp_path / "state"
+    # Only a pca model exists: a worker told to serve raw has none, and says so.
     worker = make_worker(
-        kafka_bootstrap, tmp_path / "models", slug, tmp_path, XDG_STATE_HOME=str(state_home)
-    )
+        kafka_bootstrap, tmp_path / "models", slug, tmp_path,
+        XDG_STATE_HOME=str(state_home), ANOMSTREAM_WORKER_DETECTOR="raw",
+    )  # fmt: skip
     worker.start()
     try:
         worker.wait_assigned()
@@ -65,6 +67,8 @@ def test_the_worker_serves_only_its_endpoints_on_loopback_and_keeps_its_data_pri
         assert _listening_addresses(worker.port) == {"127.0.0.1"}
         data_dir = state_home / "anomstream" / f"worker-{worker.worker_id}"
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        assert "no models for the subscribed datasets" in worker.log()
+        assert "readings will be dead-lettered as no_model" in worker.log()
     finally:
         assert worker.stop() == 0, worker.log()[-3000:]
         drop_dataset(kafka_admin, slug)
