@@ -119,6 +119,7 @@ class Engine:
             twin_check=self._find_twin,
             absent=self.topics.absent,
             on_broker_down=self._on_client_error,
+            on_trouble=self._kafka_trouble,
         )
         self._consumer_ref: Consumer | None = None
         consumer: Consumer | None = None
@@ -264,15 +265,18 @@ class Engine:
         if code == KafkaError._ALL_BROKERS_DOWN:
             # Also called from inside librdkafka calls: it records, never calls a client.
             # An event queued before the broker came back is older than its last answer.
-            if time.monotonic() - self._last_answer < 2.0:
-                return
-            if self.liveness.broker_down():
-                self.metrics.kafka_connected.set(0)
-                log.warning("the broker is unreachable (%s); waiting for it", error.str())
+            if time.monotonic() - self._last_answer >= 2.0:
+                self._kafka_trouble(error.str())
             return
         if is_transient(error):
             return  # one broker of several, or a moment: the transaction retries tell
         log.warning("consumer: %s", error)
+
+    def _kafka_trouble(self, reason: str) -> None:
+        """Kafka stopped answering (all brokers down, or transactions failing): say so once."""
+        if self.liveness.broker_down():
+            self.metrics.kafka_connected.set(0)
+            log.warning("Kafka does not answer (%s); waiting for it", reason)
 
     def _probe_fails(self) -> bool:
         consumer = self._consumer_ref
@@ -299,7 +303,7 @@ class Engine:
         down = self.liveness.broker_up()
         self.metrics.kafka_connected.set(1)
         if down is not None:
-            log.info("the broker answers again after %.1fs", down)
+            log.info("Kafka answers again after %.1fs", down)
 
     # -- housekeeping --------------------------------------------------------------------
 

@@ -102,12 +102,15 @@ class Publisher:
         twin_check: Callable[[], str | None] = lambda: None,
         absent: Callable[[set[str]], set[str]] = lambda topics: set(),
         on_broker_down: Callable[[KafkaError], None] | None = None,
+        on_trouble: Callable[[str], None] = lambda reason: None,
         max_attempts: int = 30,
     ) -> None:
         self._twin_check = twin_check
         # Which of these topics the cluster does not have (asked only after a failure).
         self._absent = absent
         self._on_broker_down = on_broker_down
+        # Told when a transaction fails for a reason an outage gives (not a twin, not data).
+        self._on_trouble = on_trouble
         self._fenced_at: list[float] = []
         self._config = config
         self._liveness = liveness
@@ -247,6 +250,7 @@ class Publisher:
                 # The producer's state is unknown: a new one completes or aborts what it
                 # left open, and the group's offsets tell whether the cycle got through.
                 log.warning("%s; starting a new transactional producer", exc)
+                self._on_trouble(str(exc))
                 self._metrics.transactions.labels("aborted").inc()
                 self._metrics.recoveries.labels("producer_restart").inc()
                 self._give_up()
@@ -272,6 +276,8 @@ class Publisher:
                 if error.code() in _GROUP:
                     raise CycleLost(detail) from None
                 transient = is_transient(error) or error.fatal() or self._failed_with(_TRANSIENT)
+                if transient:
+                    self._on_trouble(detail)
                 if not transient and attempt >= self._max_attempts:
                     raise CannotGoOn(
                         f"a transaction failed {attempt} times in a row: {detail}"

@@ -205,7 +205,7 @@ def test_default_constructor_exposes_every_family() -> None:
 
 def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = ExporterSettings()
-    assert (defaults.port, defaults.host, defaults.max_entities) == (9464, "0.0.0.0", 1000)
+    assert (defaults.port, defaults.host, defaults.max_entities) == (9464, "127.0.0.1", 1000)
     assert defaults.topic_list() == [r"^scores\..+", "alerts"]
     monkeypatch.setenv("ANOMSTREAM_EXPORTER_TOPICS", r"^scores\.x$, alerts")
     monkeypatch.setenv("ANOMSTREAM_EXPORTER_START_FROM", "earliest")
