@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +64,8 @@ ALL_CASES = ("single-pca", "batched-pca", "single-lstm_ed", "batched-lstm_ed", "
 FloatArray = npt.NDArray[np.float64]
 # Extra environment for the worker subprocesses (--worker-env).
 WORKER_ENV: dict[str, str] = {}
+# PCA models with adaptive scoring, as `anomstream train` makes them by default (--adaptive).
+ADAPTIVE: dict[str, bool] = {"pca": False}
 
 
 # -- data and models -------------------------------------------------------------------------
@@ -88,7 +91,10 @@ def train_detector(detector: str, lstm_epochs: int) -> TrainedModel:
     params: dict[str, object] = (
         {"epochs": lstm_epochs, "device": "cpu"} if detector != "pca" else {}
     )
-    config = TrainConfig(detector=detector, params=params, window=WINDOW, train_stride=2)
+    adaptive: dict[str, Any] | None = {} if detector == "pca" and ADAPTIVE["pca"] else None
+    config = TrainConfig(
+        detector=detector, params=params, window=WINDOW, train_stride=2, adaptive=adaptive
+    )
     return train(values, config)
 
 
@@ -619,6 +625,9 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=5000.0, help="paced readings/s")
     parser.add_argument("--entities", type=int, default=10)
+    parser.add_argument(
+        "--adaptive", action="store_true", help="PCA models with adaptive scoring (train's default)"
+    )
     parser.add_argument("--batch-rows", type=int, default=100)
     parser.add_argument("--lstm-epochs", type=int, default=1)
     parser.add_argument(
@@ -638,6 +647,7 @@ def main() -> None:
     parser.add_argument("--profile-out", type=Path, help="keep py-spy's raw samples here")
     parser.add_argument("--keep-topics", action="store_true")
     args = parser.parse_args()
+    ADAPTIVE["pca"] = args.adaptive
     settings = KafkaSettings(bootstrap=args.bootstrap)
     for item in args.worker_env:
         key, sep, value = item.partition("=")

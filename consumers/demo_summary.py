@@ -1,18 +1,22 @@
-"""The demo's closing summary, from the worker's and the exporter's /metrics.
+"""The demo's closing summary, from the worker's and the exporter's /metrics, and the
+incident figures `anomstream report` wrote (they need the topics, which the report reads).
 
-python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET
+python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET [INCIDENTS_JSON]
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["Summary", "summarise"]
+__all__ = ["Summary", "incident_lines", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -86,21 +90,45 @@ def summarise(worker_text: str, exporter_text: str, dataset: str) -> Summary:
     )
 
 
+def incident_lines(path: Path) -> list[str]:
+    """The summary's incident lines from the report's incidents.json (a note if absent)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [f"incidents          n/a (no readable {path})"]
+    total = data.get("total")
+    if not total:
+        return ["incidents          n/a (no labelled scores)"]
+    rate = "" if total["found_rate"] is None else f" ({total['found_rate']:.0%})"
+    per_hour = total["false_per_hour"]
+    hourly = "n/a" if per_hour is None else f"{per_hour:.2f}"
+    return [
+        f"incidents alerted  {total['found']} of {total['incidents']}{rate} "
+        "(labelled incidents with an overlapping alert)",
+        f"false alerts       {total['false_alerts']} of {total['alerts']} alerts overlap no "
+        f"incident ({hourly} per entity-hour, {total['hours']:.2f} entity-hours)",
+    ]
+
+
 def _fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - local metrics
         return str(response.read().decode())
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
         print(
-            "usage: python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET",
+            "usage: python -m consumers.demo_summary WORKER_URL EXPORTER_URL DATASET "
+            "[INCIDENTS_JSON]",
             file=sys.stderr,
         )
         return 2
-    worker_url, exporter_url, dataset = argv
+    worker_url, exporter_url, dataset = argv[:3]
     summary = summarise(_fetch(worker_url), _fetch(exporter_url), dataset)
-    print("\n".join(summary.lines(dataset)))
+    lines = summary.lines(dataset)
+    if len(argv) == 4:
+        lines += incident_lines(Path(argv[3]))
+    print("\n".join(lines))
     return 0
 
 

@@ -89,10 +89,12 @@ class EntityStats:
 
 @dataclass(frozen=True)
 class EntitySeries:
-    """One entity's scores sorted by seq; `labels` holds -1 where a score had no label."""
+    """One entity's scores sorted by seq; `labels` holds -1 where a score had no label;
+    `event_times` are the readings' times in POSIX seconds."""
 
     entity: str
     seqs: npt.NDArray[np.int64]
+    event_times: npt.NDArray[np.float64]
     scores: npt.NDArray[np.float64]
     thresholds: npt.NDArray[np.float64]
     is_anomaly: npt.NDArray[np.bool_]
@@ -127,6 +129,7 @@ def _series(entity: str, scores: dict[int, Score], alerts: dict[str, Alert]) -> 
     return EntitySeries(
         entity=entity,
         seqs=np.array([s.seq for s in ordered], dtype=np.int64),
+        event_times=np.array([s.event_time.timestamp() for s in ordered], dtype=np.float64),
         scores=np.array([s.score for s in ordered], dtype=np.float64),
         thresholds=np.array([s.threshold for s in ordered], dtype=np.float64),
         is_anomaly=np.array([s.is_anomaly for s in ordered], dtype=np.bool_),

@@ -1,8 +1,10 @@
-"""`anomstream report` output: one PNG per entity and an index.html that links them."""
+"""`anomstream report` output: one PNG per entity, an index.html that links them, and
+incidents.json with the incident-level figures (`consumers.report_incidents`)."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,9 +18,10 @@ import matplotlib.transforms as mtransforms  # noqa: E402
 import numpy as np  # noqa: E402
 
 from consumers.report_data import EntitySeries, EntityStats  # noqa: E402
+from consumers.report_incidents import IncidentCounts, summarise  # noqa: E402
 from evaluation.plots import label_runs  # noqa: E402 - the same label shading as the offline plots
 
-__all__ = ["png_name", "render_entity", "write_report"]
+__all__ = ["png_name", "render_entity", "write_incidents", "write_report"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -69,7 +72,7 @@ def _ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _row(entity: str, png: str, stats: EntityStats) -> str:
+def _row(entity: str, png: str, stats: EntityStats, incidents: IncidentCounts | None) -> str:
     cells = [
         stats.scores,
         stats.anomalous,
@@ -77,6 +80,8 @@ def _row(entity: str, png: str, stats: EntityStats) -> str:
         stats.labelled,
         _ratio(stats.precision),
         _ratio(stats.recall),
+        "–" if incidents is None else f"{incidents.found} of {incidents.incidents}",
+        "–" if incidents is None else incidents.false_alerts,
     ]
     numbers = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
     link = f'<a href="{html.escape(png)}">{html.escape(entity)}</a>'
@@ -85,7 +90,8 @@ def _row(entity: str, png: str, stats: EntityStats) -> str:
 
 _HEAD = (
     "<tr><th>entity</th><th>scores</th><th>anomalous</th><th>alerts opened</th>"
-    "<th>labelled anomalous</th><th>precision</th><th>recall</th></tr>"
+    "<th>labelled anomalous</th><th>precision</th><th>recall</th>"
+    "<th>incidents alerted</th><th>false alerts</th></tr>"
 )
 _STYLE = (
     "body{font-family:sans-serif}table{border-collapse:collapse}"
@@ -94,14 +100,39 @@ _STYLE = (
 )
 
 
+def write_incidents(
+    path: Path, dataset: str, per_entity: Mapping[str, IncidentCounts], total: IncidentCounts | None
+) -> Path:
+    """The incident figures as strict JSON: `total` is null when no entity has labels."""
+    data = {
+        "dataset": dataset,
+        "total": None if total is None else total.as_dict(),
+        "entities": {name: counts.as_dict() for name, counts in per_entity.items()},
+    }
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _incident_note(total: IncidentCounts | None) -> str:
+    if total is None:
+        return "<p>No labelled scores: incidents cannot be judged.</p>\n"
+    return (
+        "<p>Incidents are runs of labelled-anomalous scores; an alert finds one when their "
+        "seq spans overlap. " + html.escape("; ".join(total.lines())) + ".</p>\n"
+    )
+
+
 def write_report(out_dir: Path, dataset: str, series: Mapping[str, EntitySeries]) -> Path:
-    """Write one PNG per entity and index.html into `out_dir`; returns the HTML path."""
+    """Write one PNG per entity, index.html and incidents.json into `out_dir`; returns the
+    HTML path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    per_entity, total = summarise(series)
+    write_incidents(out_dir / "incidents.json", dataset, per_entity, total)
     rows, images = [], []
     for index, (entity, one) in enumerate(series.items()):
         png = png_name(index, entity)
         render_entity(out_dir / png, dataset, one)
-        rows.append(_row(entity, png, one.stats()))
+        rows.append(_row(entity, png, one.stats(), per_entity.get(entity)))
         name = html.escape(entity)
         images.append(f'<h2 id="e{index}">{name}</h2><img src="{html.escape(png)}" alt="{name}">')
     title = html.escape(f"anomstream report: {dataset}")
@@ -109,7 +140,7 @@ def write_report(out_dir: Path, dataset: str, series: Mapping[str, EntitySeries]
         f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>\n"
         f"<p>Precision and recall are point-wise (is_anomaly against label), over the "
-        f"labelled scores; – where undefined.</p>\n<table>{_HEAD}\n"
+        f"labelled scores; – where undefined.</p>\n{_incident_note(total)}<table>{_HEAD}\n"
         + "\n".join(rows)
         + "\n</table>\n"
         + "\n".join(images)

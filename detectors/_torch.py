@@ -12,7 +12,8 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,9 @@ from detectors.base import DetectorError
 
 __all__ = [
     "INFER_BATCH",
+    "Schedule",
     "TrainConfig",
+    "TrainHistory",
     "arrays_to_module",
     "map_batches",
     "module_to_arrays",
@@ -87,17 +90,38 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
             torch.use_deterministic_algorithms(previous)
 
 
+Schedule = Literal["plateau", "cosine", "constant"]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: Adam on MSE, early stopping on the chronologically last windows."""
+    """How to train: Adam on MSE, early stopping on the chronologically last windows.
+
+    `schedule`: "plateau" halves the learning rate after `patience // 2` epochs (at least
+    one) without a better validation loss, "cosine" anneals it to zero over `epochs`,
+    "constant" leaves it alone.
+    """
 
     epochs: int
     batch_size: int
     lr: float
     validation: float = 0.1  # fraction of training windows held out for early stopping
     patience: int = 3  # epochs without validation improvement before stopping
+    schedule: Schedule = "constant"
     amp: bool = False
     progress: bool = False
+
+
+@dataclass
+class TrainHistory:
+    """Per epoch: mean training loss, the loss early stopping watched (validation, or
+    training without a validation tail) and the learning rate; the 1-based epoch whose
+    weights were kept."""
+
+    train: list[float] = field(default_factory=list)
+    watched: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    best_epoch: int = 0
 
 
 def _autocast(
@@ -121,20 +145,25 @@ def train_network(
     config: TrainConfig,
     device: torch.device,
     seed: int,
-) -> list[float]:
-    """Fit `net` so that forward(x) ~ target(x) on batches of windows; returns epoch losses.
+) -> TrainHistory:
+    """Fit `net` so that forward(x) ~ target(x) on batches of windows.
 
     The last `validation` fraction of the windows (in time order, so no future leaks into
-    the past) is held out when there are at least 20 windows; the best epoch's weights are
-    kept. Call inside `seeded()` for reproducible runs.
+    the past) is held out when there are at least 20 windows; training stops after
+    `patience` epochs without a better validation loss and the best epoch's weights are
+    restored. The learning rate follows `config.schedule`. Call inside `seeded()` for
+    reproducible runs.
     """
     data = torch.from_numpy(windows)
     held = int(len(data) * config.validation) if len(data) >= 20 else 0
     train, val = data[: len(data) - held], data[len(data) - held :]
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    step_schedule = _scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(seed)
     amp_dtype = _train_dtype() if config.amp else torch.float32
-    best, best_state, stale, losses = float("inf"), copy.deepcopy(net.state_dict()), 0, []
+    best, best_state, stale = float("inf"), copy.deepcopy(net.state_dict()), 0
+    history = TrainHistory()
+    losses = history.train
     epochs = tqdm(range(config.epochs), desc=type(net).__name__, disable=not config.progress)
     for epoch in epochs:
         net.train()
@@ -152,6 +181,8 @@ def train_network(
             total += loss.item() * len(x)
         losses.append(total / len(train))
         watched = _mean_loss(net, val, forward, target, device) if held else losses[-1]
+        history.watched.append(watched)
+        history.lr.append(float(optimizer.param_groups[0]["lr"]))
         epochs.set_postfix(loss=f"{losses[-1]:.4g}", val=f"{watched:.4g}")
         log.debug(
             "%s epoch %d: train %.5g, validation %.5g",
@@ -162,14 +193,33 @@ def train_network(
         )
         if watched < best - 1e-7:
             best, best_state, stale = watched, copy.deepcopy(net.state_dict()), 0
+            history.best_epoch = epoch + 1
         else:
             stale += 1
             if held and stale >= config.patience:
                 log.info("%s stopped early after epoch %d", type(net).__name__, epoch)
                 break
+        step_schedule(watched)
+    log.info(
+        "%s: best epoch %d of %d, validation loss %.5g",
+        type(net).__name__, history.best_epoch, len(losses), best,
+    )  # fmt: skip
     net.load_state_dict(best_state)
     net.eval()
-    return losses
+    return history
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Callable[[float], None]:
+    """A function called once per epoch with the watched loss that steps the schedule."""
+    if config.schedule == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(config.patience // 2, 1) - 1, threshold=0.0
+        )
+        return lambda loss: plateau.step(loss)
+    if config.schedule == "cosine":
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return lambda _: cosine.step()
+    return lambda _: None
 
 
 def _mean_loss(

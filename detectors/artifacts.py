@@ -112,6 +112,7 @@ def save_model(
     normalizer_std: npt.ArrayLike,
     threshold: dict[str, Any],
     train_hash: str,
+    adaptive: dict[str, Any] | None = None,
 ) -> Path:
     """Write the next version of this model and return its directory.
 
@@ -142,6 +143,7 @@ def save_model(
         "normalizer": {"mean": mean, "std": std},
         "threshold": threshold,
         "train_hash": train_hash,
+        **({} if adaptive is None else {"adaptive": adaptive}),
         "trained_at": datetime.now(UTC).isoformat(),
         "anomstream_version": _package_version(),
     }

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from detectors._deep import ReconstructionDetector, ReconstructionParams
+from detectors._torch import Schedule
+from detectors.error_scoring import Scoring
 
 __all__ = [
     "AutoencoderDetector",
@@ -99,17 +101,26 @@ class AutoencoderDetector(ReconstructionDetector[AutoencoderParams]):
 
 @dataclass(frozen=True)
 class UnivariateAutoencoderParams(AutoencoderParams):
-    """uae's hyperparameters: those of ae, with narrower channel autoencoders."""
+    """uae's hyperparameters: those of ae, with narrower channel autoencoders, trained and
+    scored as chosen on SMD machine-1-* (docs/DEEP_DETECTORS.md): Garg et al.'s early
+    stopping (patience 10 on the last 25%) with a plateau schedule, plain kernel-smoothed
+    absolute errors."""
 
+    epochs: int = 100
     hidden: int = 16
+    patience: int = 10
+    validation: float = 0.25
+    lr_schedule: Schedule = "plateau"
+    scoring: Scoring = "plain"
+    kernel_sigma: float | None = 1.0
 
 
 class UnivariateAutoencoderDetector(AutoencoderDetector):
     """One small dense autoencoder per channel (separate weights, one batched forward pass).
 
     Channels do not see each other, so a broken correlation goes unnoticed but a channel's
-    own odd shape does not hide behind the others. With the default `gaussian_static`
-    scoring each channel's error is normalised by its training errors before the mean.
+    own odd shape does not hide behind the others. With `scoring="gaussian_static"` each
+    channel's error is normalised by its training errors before the mean.
     """
 
     name = "uae"

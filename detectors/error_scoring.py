@@ -8,9 +8,21 @@ them into per-channel contributions (n, channels) whose mean over channels is th
   training errors. One-sided because an error below its usual level is no evidence of an
   anomaly; squared so that the sum is the Gaussian negative log-likelihood up to constants.
 - `gaussian_dynamic`: the same, but mean and variance come from an exponentially weighted
-  (kernel-smoothed) trailing window over the errors *before* each row in the same call,
-  started from the training Gaussian. No state is kept between calls, so each call must hold
-  consecutive windows in order (the stream app's batches do).
+  trailing window (span `DYNAMIC_SPAN`) over the errors of the rows *before* each row in
+  the same call, started from the training Gaussian. No state is kept between calls and
+  nothing tells one entity's rows from another's, so it is right only for a call that holds
+  one entity's consecutive windows in order. The stream's calls are not that (one new
+  window per entity per cycle, several entities sharing a model in one call): there a
+  window is judged by another entity's errors or by the training Gaussian alone. Per-entity
+  dynamic statistics belong to the caller (`detectors.adaptive`).
+
+Kernel smoothing (Garg et al. 2021's "-K", `kernel_sigma`): errors are (n, steps, channels),
+the errors of each window's last `steps` readings, newest last. Each step is scored as
+above (with `gaussian_*`, against its own step's training Gaussian), then the steps are
+averaged with the causal half-Gaussian weights of `kernel_weights`. Garg et al. convolve
+each channel's score over time with a centred Gaussian of 8 sigma points, so their smoothed
+score at t also uses the 4 sigma readings after t; here only t and the readings before it
+count, all taken from the window that ends at t, so no state is needed across windows.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ __all__ = [
     "ewma",
     "gaussian_dynamic",
     "gaussian_static",
+    "kernel_weights",
     "nonparametric_threshold",
     "plain",
     "zscores",
@@ -62,6 +75,15 @@ def ewma(values: npt.ArrayLike, alpha: float, initial: npt.ArrayLike | None = No
         smoothed = weights[:m, :m] @ flat + carry_in[:m, None] * state.reshape(1, -1)
         out[start : start + m] = smoothed.reshape(block.shape)
         state = out[start + m - 1]
+    return out
+
+
+def kernel_weights(sigma: float) -> FloatArray:
+    """Causal Gaussian weights exp(-k^2 / (2 sigma^2)) for lags k = ceil(3 sigma) .. 0,
+    oldest first, summing to 1. Lags beyond 3 sigma would carry about 0.3% of the mass."""
+    lags = np.arange(int(np.ceil(3 * sigma)), -1, -1, dtype=np.float64)
+    weights = np.exp(-np.square(lags) / (2 * sigma**2))
+    out: FloatArray = weights / weights.sum()
     return out
 
 
@@ -105,29 +127,44 @@ def gaussian_dynamic(
 
 @dataclass
 class ErrorScorer:
-    """A scoring method plus the training-error Gaussian it needs (kept in the artifact)."""
+    """A scoring method plus the training-error Gaussian it needs (kept in the artifact).
+
+    Errors are (n, channels), or (n, steps, channels) with `kernel_sigma` (one Gaussian per
+    step and channel, then the kernel over the steps).
+    """
 
     method: Scoring = "gaussian_static"
+    kernel_sigma: float | None = None
     mean: FloatArray = field(default_factory=lambda: np.zeros(0))
     std: FloatArray = field(default_factory=lambda: np.ones(0))
+    weights: FloatArray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.method not in get_args(Scoring):
             raise ValueError(f"scoring must be one of {get_args(Scoring)}, got {self.method!r}")
+        if self.kernel_sigma is not None:
+            self.weights = kernel_weights(self.kernel_sigma)
 
     def fit(self, errors: FloatArray) -> ErrorScorer:
-        """Fit the per-channel Gaussian on training errors (n, channels)."""
+        """Fit the per-channel (and per-step) Gaussian on training errors."""
+        self._check(errors)
         self.mean = errors.mean(axis=0)
         self.std = np.maximum(errors.std(axis=0), _STD_FLOOR)
         return self
 
     def contributions(self, errors: FloatArray) -> FloatArray:
         """(n, channels) per-channel contributions; their mean over channels is the score."""
+        self._check(errors)
         if self.method == "plain":
-            return errors
-        if self.method == "gaussian_static":
-            return gaussian_static(errors, self.mean, self.std)
-        return gaussian_dynamic(errors, self.mean, self.std)
+            scored = errors
+        elif self.method == "gaussian_static":
+            scored = gaussian_static(errors, self.mean, self.std)
+        else:
+            scored = gaussian_dynamic(errors, self.mean, self.std)
+        if self.weights is None:
+            return scored
+        out: FloatArray = np.einsum("nkc,k->nc", scored, self.weights)
+        return out
 
     def score(self, errors: FloatArray) -> FloatArray:
         return plain(self.contributions(errors))
@@ -138,6 +175,16 @@ class ErrorScorer:
     def load_state(self, arrays: dict[str, npt.NDArray[np.generic]]) -> None:
         self.mean = np.asarray(arrays["scoring.mean"], dtype=np.float64)
         self.std = np.asarray(arrays["scoring.std"], dtype=np.float64)
+
+    def _check(self, errors: FloatArray) -> None:
+        if self.weights is None:
+            if errors.ndim != 2:
+                raise ValueError(f"errors must be (n, channels), got shape {errors.shape}")
+        elif errors.ndim != 3 or errors.shape[1] != len(self.weights):
+            raise ValueError(
+                f"kernel_sigma={self.kernel_sigma} wants errors (n, {len(self.weights)}, "
+                f"channels), got shape {errors.shape}"
+            )
 
 
 def _sequences(above: npt.NDArray[np.bool_]) -> int:

@@ -174,19 +174,19 @@ def auc_roc(scores: Array, labels: Array) -> float:
     return math.nan if pair is None else float(roc_auc_score(pair[1], pair[0]))
 
 
-def _sweep(
-    scores: Array, labels: Array, n_thresholds: int
-) -> tuple[Floats, Floats, Floats, Floats, Bools] | None:
-    """(candidates, tp, fp, scores with NaN as -inf, labels) for flag = score > candidate."""
+def _sweep(scores: Array, labels: Array) -> tuple[Floats, Floats, Floats, Floats, Bools] | None:
+    """(candidates, tp, fp, scores with NaN as -inf, labels) for flag = score > candidate.
+
+    The candidates are -inf and every distinct finite score, so every flag set of the form
+    score > t (or score >= t) is among them: the maxima below are exact, not a grid's.
+    """
     s = np.nan_to_num(np.asarray(scores, dtype=np.float64).ravel(), nan=-np.inf)
     lab = _bools(labels)
     if s.shape != lab.shape:
         raise ValueError(f"{s.size} scores for {lab.size} labels")
     if not lab.any():
         return None
-    finite = s[np.isfinite(s)]
-    grid: Floats = np.quantile(finite, np.linspace(0, 1, n_thresholds)) if finite.size else finite
-    cand = np.unique(np.concatenate([[-np.inf], grid]))
+    cand = np.concatenate([[-np.inf], np.unique(s[np.isfinite(s)])])
     pos, neg = np.sort(s[lab]), np.sort(s[~lab])
     tp = (pos.size - np.searchsorted(pos, cand, side="right")).astype(np.float64)
     fp = (neg.size - np.searchsorted(neg, cand, side="right")).astype(np.float64)
@@ -194,27 +194,23 @@ def _sweep(
 
 
 def _best(values: Floats, cand: Floats) -> Best:
-    i = int(np.argmax(values))
+    i = int(np.argmax(values))  # ties: the lowest threshold
     return Best(float(values[i]), float(cand[i]))
 
 
-def best_f1(scores: Array, labels: Array, n_thresholds: int = 500) -> Best:
-    """Best point-wise F1 over score quantiles: picked with test labels, reference only."""
-    sweep = _sweep(scores, labels, n_thresholds)
+def best_f1(scores: Array, labels: Array) -> Best:
+    """The maximum point-wise F1 over all thresholds: picked with test labels, reference only."""
+    sweep = _sweep(scores, labels)
     if sweep is None:
         return Best(math.nan, math.nan)
     cand, tp, fp, _, lab = sweep
     return _best(2 * tp / (tp + fp + np.count_nonzero(lab)), cand)
 
 
-def best_fc1(
-    scores: Array,
-    labels: Array,
-    n_thresholds: int = 500,
-    breaks: Breaks = (),
-) -> Best:
-    """Best Fc1 over score quantiles (event recall from each event's max score): reference only."""
-    sweep = _sweep(scores, labels, n_thresholds)
+def best_fc1(scores: Array, labels: Array, breaks: Breaks = ()) -> Best:
+    """The maximum Fc1 over all thresholds (event recall from each event's peak score):
+    picked with test labels, reference only."""
+    sweep = _sweep(scores, labels)
     if sweep is None:
         return Best(math.nan, math.nan)
     cand, tp, fp, s, lab = sweep

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors.adaptive import Adaptation, AdaptiveState, adapt
 from detectors.artifacts import check_compatible, load_model, save_model
 from detectors.base import Detector, DetectorError
 from detectors.hyperparams import check_params
@@ -29,10 +31,12 @@ __all__ = [
     "TrainedModel",
     "build_detector",
     "check_detector_params",
+    "contribution_rows",
     "data_hash",
     "load_trained",
     "save_trained",
     "score_series",
+    "score_windows",
     "train",
 ]
 
@@ -56,11 +60,17 @@ class TrainConfig:
     # The last part of the training split scores the threshold, never fits the detector.
     validation_fraction: float = 0.2
     threshold: dict[str, Any] = field(default_factory=lambda: {"kind": "pot"})
+    # Adaptive scoring (detectors.adaptive) settings; None scores with the detector alone.
+    adaptive: dict[str, Any] | None = None
 
 
 @dataclass
 class TrainedModel:
-    """A fitted detector with the normalisation and threshold it was fitted with."""
+    """A fitted detector with the normalisation and threshold it was fitted with.
+
+    With `adaptation`, scores are the adaptive ones (detectors.adaptive) and `adaptive_start`
+    is the state every entity starts from: the statistics at the end of the validation tail.
+    """
 
     detector: Detector
     normalizer: Normalizer
@@ -68,6 +78,12 @@ class TrainedModel:
     window: int
     train_seconds: float = 0.0
     train_hash: str = ""
+    adaptation: Adaptation | None = None
+    adaptive_start: AdaptiveState | None = None
+
+    def start_state(self) -> AdaptiveState | None:
+        """A fresh copy of the state a new entity starts from (None without adaptation)."""
+        return None if self.adaptive_start is None else self.adaptive_start.copy()
 
 
 def data_hash(values: npt.ArrayLike) -> str:
@@ -95,7 +111,17 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         raise DetectorError("not enough training rows for both fitting and a validation tail")
     detector = build_detector(config.detector, config.params)
     detector.fit(head)
-    tail_scores = _score_windows(detector, tail)
+    adaptation = None if config.adaptive is None else Adaptation.from_dict(config.adaptive)
+    start: AdaptiveState | None = None
+    if adaptation is None:
+        tail_scores = _score_windows(detector, tail)
+    else:
+        # The tail's contributions start the statistics; adapting through the tail (nothing
+        # frozen: no threshold yet) gives the scores the threshold is fitted on and leaves
+        # the state every entity starts from.
+        contributions = contribution_rows(detector, tail)
+        start = AdaptiveState.start(contributions, adaptation)
+        tail_scores, _ = adapt(contributions, start, adaptation, math.inf)
     threshold_params = {k: v for k, v in config.threshold.items() if k != "kind"}
     threshold = make_threshold(config.threshold["kind"], **threshold_params).fit(tail_scores)
     seconds = time.perf_counter() - started
@@ -103,7 +129,16 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         "trained %s on %d windows in %.1fs; threshold %s = %.4g",
         config.detector, len(head), seconds, config.threshold["kind"], threshold.value,
     )  # fmt: skip
-    return TrainedModel(detector, normalizer, threshold, config.window, seconds, data_hash(values))
+    return TrainedModel(
+        detector,
+        normalizer,
+        threshold,
+        config.window,
+        seconds,
+        data_hash(values),
+        adaptation,
+        start,
+    )
 
 
 def load_trained(
@@ -122,12 +157,15 @@ def load_trained(
         np.asarray(meta["normalizer"]["mean"], dtype=np.float64),
         np.asarray(meta["normalizer"]["std"], dtype=np.float64),
     )
+    adaptive = meta.get("adaptive")
     model = TrainedModel(
         loaded.detector,
         normalizer,
         threshold_from_dict(meta["threshold"]),
         int(meta["window"]),
         train_hash=str(meta.get("train_hash", "")),
+        adaptation=None if adaptive is None else Adaptation.from_dict(adaptive["params"]),
+        adaptive_start=None if adaptive is None else AdaptiveState.from_dict(adaptive["start"]),
     )
     return model, meta
 
@@ -148,7 +186,14 @@ def save_trained(
         normalizer_std=model.normalizer.std,
         threshold=model.threshold.to_dict(),
         train_hash=model.train_hash,
+        adaptive=_adaptive_meta(model),
     )
+
+
+def _adaptive_meta(model: TrainedModel) -> dict[str, Any] | None:
+    if model.adaptation is None or model.adaptive_start is None:
+        return None
+    return {"params": model.adaptation.to_dict(), "start": model.adaptive_start.to_dict()}
 
 
 def check_detector_params(name: str, params: dict[str, Any]) -> None:
@@ -170,29 +215,74 @@ def _score_windows(detector: Detector, windows: npt.NDArray[np.float32]) -> Floa
     return np.concatenate(parts) if parts else np.empty(0)
 
 
+def contribution_rows(detector: Detector, windows: npt.NDArray[np.float32]) -> FloatArray:
+    """(n, C) per-channel contributions of windows, or (n, 1) scores for a detector that
+    cannot attribute: what adaptive scoring judges."""
+    if len(windows) == 0:
+        return np.empty((0, windows.shape[2]))
+    try:
+        parts = [
+            detector.contributions(windows[i : i + _SCORE_CHUNK])
+            for i in range(0, len(windows), _SCORE_CHUNK)
+        ]
+    except DetectorError:
+        return _score_windows(detector, windows)[:, None]
+    return np.concatenate(parts)
+
+
+def score_windows(
+    model: TrainedModel,
+    windows: npt.NDArray[np.float32],
+    state: AdaptiveState | None = None,
+    contributions: bool = False,
+) -> tuple[FloatArray, FloatArray | None]:
+    """Scores of consecutive windows of one entity, and per-channel contributions.
+
+    With adaptation, `state` (the entity's, advanced in place) must be given, and the
+    contributions are the per-channel adaptive scores; the stream and `score_series` both
+    come here, so they agree.
+    """
+    if model.adaptation is None:
+        scores = _score_windows(model.detector, windows)
+        if not contributions:
+            return scores, None
+        try:
+            parts = [
+                model.detector.contributions(windows[i : i + _SCORE_CHUNK])
+                for i in range(0, len(windows), _SCORE_CHUNK)
+            ]
+        except DetectorError:
+            return scores, None
+        return scores, np.concatenate(parts) if parts else np.empty((0, windows.shape[2]))
+    if state is None:
+        raise DetectorError("adaptive scoring needs the entity's state")
+    raw = contribution_rows(model.detector, windows)
+    return adapt(raw, state, model.adaptation, model.threshold.value, channel_scores=contributions)
+
+
 def score_series(
-    model: TrainedModel, values: npt.ArrayLike, contributions: bool = False
+    model: TrainedModel,
+    values: npt.ArrayLike,
+    contributions: bool = False,
+    state: AdaptiveState | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Point scores (rows,) of a series, and per-channel contributions (rows, channels).
 
     Row t is scored by the window ending at t (rows before the first full window take the
-    first window's score), which is what a stream scoring each new reading computes.
+    first window's score), which is what a stream scoring each new reading computes. An
+    adaptive model starts from `state` (default: a copy of the model's start state).
     """
     normalised = model.normalizer.transform(values)
     windows = sliding_windows(normalised, model.window)
-    scores = point_scores(_score_windows(model.detector, windows), len(normalised), model.window)
-    if not contributions:
+    if state is None:
+        state = model.start_state()
+    per_window, per_channel = score_windows(model, windows, state, contributions)
+    scores = point_scores(per_window, len(normalised), model.window)
+    if per_channel is None:
         return scores, None
-    try:
-        parts = [
-            model.detector.contributions(windows[i : i + _SCORE_CHUNK])
-            for i in range(0, len(windows), _SCORE_CHUNK)
-        ]
-    except DetectorError:
-        return scores, None
-    per_window = np.concatenate(parts) if parts else np.empty((0, normalised.shape[1]))
-    rows = np.empty((len(normalised), normalised.shape[1]))
+    width = per_channel.shape[1]
+    rows = np.empty((len(normalised), width))
     first = model.window - 1
-    rows[first:] = per_window
-    rows[:first] = per_window[0] if len(per_window) else np.nan
+    rows[first:] = per_channel
+    rows[:first] = per_channel[0] if len(per_channel) else np.nan
     return scores, rows

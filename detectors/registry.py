@@ -7,7 +7,7 @@ from typing import Final
 
 from detectors.base import Detector, DetectorError
 
-__all__ = ["DETECTORS", "detector_class"]
+__all__ = ["DEFAULT_ADAPTIVE", "DEFAULT_DETECTOR", "DETECTORS", "detector_class"]
 
 DETECTORS: Final[dict[str, str]] = {
     "raw": "detectors.raw:RawSignalDetector",
@@ -15,12 +15,20 @@ DETECTORS: Final[dict[str, str]] = {
     "iforest": "detectors.iforest:IsolationForestDetector",
     "ocsvm": "detectors.ocsvm:OneClassSvmDetector",
     "kmeans": "detectors.kmeans:KMeansDetector",
+    "knn": "detectors.knn:NearestNeighbourDetector",
+    "subseq_kmeans": "detectors.subseq_kmeans:SubsequenceKMeansDetector",
     "ae": "detectors.autoencoder:AutoencoderDetector",
     "uae": "detectors.autoencoder:UnivariateAutoencoderDetector",
     "lstm_ed": "detectors.lstm_ed:LstmEncoderDecoderDetector",
     "tcn_ae": "detectors.tcn_ae:TcnAutoencoderDetector",
     "telemanom": "detectors.telemanom:TelemanomDetector",
+    "cnn_forecast": "detectors.cnn_forecast:CnnForecastDetector",
 }
+
+
+# What `anomstream train` uses without --detector: the evidence is in docs/RESULTS.md.
+DEFAULT_DETECTOR: Final = "pca"
+DEFAULT_ADAPTIVE: Final = True
 
 
 def detector_class(name: str) -> type[Detector]:

@@ -1,4 +1,8 @@
-"""Train per entity and save artifacts; evaluate on the test split with label-free thresholds."""
+"""Train per entity and save artifacts; evaluate on the test split with label-free thresholds.
+
+`evaluate_entities` also writes, per entity, `<out>/scores/<entity>.npz` (see `save_arrays`)
+so that anyone can recompute every metric from the per-point arrays.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tqdm import tqdm
 
 from detectors.artifacts import latest_version
@@ -21,10 +26,11 @@ from detectors.pipeline import (
     train,
 )
 from detectors.results import EntityArrays, EvaluationResult, evaluate, evaluate_pooled
+from detectors.vus import period
 from evaluation.plots import plot_entity
 from producers.datasets import DatasetError, DatasetLoader, EntityData
 
-__all__ = ["EntityResult", "evaluate_entities", "train_entities"]
+__all__ = ["EntityResult", "evaluate_entities", "save_arrays", "train_entities"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,36 @@ def _segments(data: EntityData) -> list[tuple[int, int, list[int]]]:
     ]
 
 
+def _safe(entity: str) -> str:
+    return entity.replace("/", "_")
+
+
+def save_arrays(
+    path: Path,
+    *,
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    predictions: npt.ArrayLike,
+    threshold: float,
+    contributions: npt.ArrayLike | None = None,
+) -> Path:
+    """One entity's per-point arrays as npz: `scores` (float64), `labels` (int8),
+    `predictions` (bool, the deployed decision), `threshold` (a 0-d float64) and, when the
+    detector has them, `contributions` (float64, rows x channels). Loads with plain
+    `np.load(path)`: no pickle."""
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "scores": np.asarray(scores, dtype=np.float64),
+        "labels": np.asarray(labels).astype(np.int8),
+        "predictions": np.asarray(predictions).astype(bool),
+        "threshold": np.asarray(threshold, dtype=np.float64),
+    }
+    if contributions is not None:
+        arrays["contributions"] = np.asarray(contributions, dtype=np.float64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, allow_pickle=False, **arrays)
+    return path
+
+
 def evaluate_entities(
     loader: DatasetLoader,
     entities: Iterable[str],
@@ -104,9 +140,14 @@ def evaluate_entities(
     *,
     retrain: bool = False,
     plots: bool = True,
+    arrays: bool = True,
     progress: bool = True,
 ) -> tuple[list[EntityResult], EvaluationResult]:
-    """Score every entity's test split; metrics per entity and overall (pooled points)."""
+    """Score every entity's test split; metrics per entity and pooled over all points.
+
+    With `arrays`, each entity's scores, labels, predictions, threshold and contributions go
+    to `out_dir/scores/<entity>.npz` (`save_arrays`); with `plots`, a PNG to `out_dir/plots`.
+    """
     results: list[EntityResult] = []
     pooled: list[EntityArrays] = []
     for name in tqdm(list(entities), desc=f"evaluating {config.detector}", disable=not progress):
@@ -119,18 +160,32 @@ def evaluate_entities(
         predictions = model.threshold.decide(scores)
         labels = data.test.labels
         segments = _segments(data)
+        window = period(data.test.values[:, 0])  # TSB-AD's VUS window: the first channel's
         result = evaluate(
-            scores, labels, predictions, contributions=contributions, segments=segments
+            scores,
+            labels,
+            predictions,
+            contributions=contributions,
+            segments=segments,
+            vus_window=window,
         )
         entity = EntityResult(name, result, model.threshold.value)
+        if arrays:
+            save_arrays(
+                out_dir / "scores" / f"{_safe(name)}.npz",
+                scores=scores,
+                labels=labels,
+                predictions=predictions,
+                threshold=model.threshold.value,
+                contributions=contributions,
+            )
         if plots:
             order = None
             if contributions is not None:
                 order = np.argsort(-np.nanmean(contributions, axis=0)).tolist()
-            safe = name.replace("/", "_")
             entity.plot = str(
                 plot_entity(
-                    out_dir / "plots" / f"{safe}.png",
+                    out_dir / "plots" / f"{_safe(name)}.png",
                     title=f"{data.dataset} {name}: {config.detector}",
                     values=data.test.values,
                     channels=list(data.channels),
@@ -145,7 +200,9 @@ def evaluate_entities(
         # Pooled scores are divided by each entity's threshold, so that one scale (1.0 =
         # the deployed threshold) holds across entities for AUC-PR and best_*.
         scale = model.threshold.value if model.threshold.value > 0 else 1.0
-        pooled.append(EntityArrays(scores / scale, labels, predictions, contributions, segments))
+        pooled.append(
+            EntityArrays(scores / scale, labels, predictions, contributions, segments, window)
+        )
     if not pooled:
         raise DatasetError("no entity with test labels to evaluate")
     return results, evaluate_pooled(pooled)

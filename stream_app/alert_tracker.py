@@ -96,7 +96,10 @@ class AlertTracker:
         score: float,
         anomalous: bool,
         top_channels: list[tuple[str, float]],
+        far: bool = False,
     ) -> AlertStep | None:
+        """Advance by one score; `far` (an anomalous score far over the threshold) opens
+        an alert without waiting for `consecutive` scores."""
         s, policy = self._s, self._policy
         if anomalous:
             if s.above_run == 0 and not s.open:
@@ -108,7 +111,7 @@ class AlertTracker:
             s.last_anomaly_seq, s.last_anomaly_time = seq, _not_before(time, start_time)
             if score > s.peak_score:
                 s.peak_score, s.peak_channels = score, top_channels
-            if not s.open and s.above_run >= policy.consecutive:
+            if not s.open and (s.above_run >= policy.consecutive or far):
                 return self._open()
         else:
             s.above_run = 0

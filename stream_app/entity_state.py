@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors.adaptive import AdaptiveState
 from stream_app.alert_tracker import AlertTracker
 from stream_app.ingest import Rows
 from stream_app.messages import InMessage
@@ -63,12 +64,22 @@ class EntityState:
     # The seq just past a reading dead-lettered for jumping too far: a reading starting
     # there continues it, which makes the jump real.
     jump_candidate: int = -1
+    # An adaptive model's running statistics for this entity (None for a plain model).
+    adaptive: AdaptiveState | None = None
 
     @classmethod
     def create(
         cls, dataset: str, entity: str, topic: str, partition: int, model: ActiveModel,
         policy: AlertPolicy, alert_state: dict[str, Any] | None = None,
+        adaptive_state: dict[str, Any] | None = None,
     ) -> EntityState:  # fmt: skip
+        """A new entity's state; `adaptive_state` (a snapshot's) is used only if it fits the
+        model, else the entity starts from the model's own start state."""
+        adaptive = model.model.start_state()
+        if adaptive is not None and adaptive_state is not None:
+            saved = AdaptiveState.from_dict(adaptive_state)
+            if saved.mean.shape == adaptive.mean.shape:
+                adaptive = saved
         return cls(
             dataset=dataset,
             entity=entity,
@@ -77,6 +88,7 @@ class EntityState:
             model=model,
             buffer=WindowBuffer(model.window, len(model.channels)),
             tracker=AlertTracker(f"{dataset}/{entity}", policy, alert_state),
+            adaptive=adaptive,
         )
 
     @property
@@ -143,6 +155,8 @@ class EntityState:
             self.buffer.count = len(held) if len(held) < model.window - 1 else count
         elif len(held):
             self.buffer.renormalise(model.model.normalizer.transform(held))
+        # Another model's contributions live on another scale: start from its statistics.
+        self.adaptive = model.model.start_state()
         self.model = model
 
     def snapshot(self) -> dict[str, Any]:
@@ -157,4 +171,5 @@ class EntityState:
             "window_start_offset": self.buffer.window_start_offset(),
             "model": str(self.model.path),
             "alert": self.tracker.state(),
+            "adaptive": None if self.adaptive is None else self.adaptive.to_dict(),
         }

@@ -13,6 +13,7 @@ has its messages dead-lettered (`internal`, with the error) and starts afresh.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -22,7 +23,9 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from detectors.adaptive import adapt
 from detectors.base import DetectorError
+from detectors.pipeline import contribution_rows
 from stream_app.entity_state import EntityState, PendingRows
 from stream_app.ingest import IngestError, Rows, parse_readings
 from stream_app.messages import InMessage, OutMessage
@@ -242,7 +245,10 @@ class Processor:
         self, states: list[EntityState], ingested_at: str, result: CycleResult
     ) -> None:
         """Score the entities sharing one model in one detector call; if that call fails,
-        each entity alone, so that one bad entity does not take the others with it."""
+        each entity alone, so that one bad entity does not take the others with it.
+
+        A plain model's call gives scores; an adaptive model's gives contributions, which
+        each entity then judges against its own statistics (`score_windows`'s rule)."""
         model = states[0].model
         prepared: list[tuple[EntityState, list[int], Float32Array]] = []
         for state in states:
@@ -253,35 +259,47 @@ class Processor:
                 continue
             prepared.append((state, positions, windows))
         with_windows = [w for _, _, w in prepared if len(w)]
-        scores: list[Float64Array | None]
+        outputs: list[Float64Array | None]
         try:
             if not with_windows:
-                scores = [np.empty(0) for _ in prepared]
+                outputs = [np.empty(0) for _ in prepared]
             else:
                 joined = with_windows[0] if len(with_windows) == 1 else np.concatenate(with_windows)
-                everything = self._timed_score(model, joined, result)
+                everything = self._timed_call(model, joined, result)
                 bounds = np.cumsum([0] + [len(w) for _, _, w in prepared])
-                scores = [everything[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                outputs = [everything[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         except Exception:  # noqa: BLE001 - retried per entity below
-            scores = [None] * len(prepared)
-        for (state, positions, windows), part in zip(prepared, scores, strict=True):
+            outputs = [None] * len(prepared)
+        for (state, positions, windows), part in zip(prepared, outputs, strict=True):
             try:
                 if part is None:
-                    part = self._timed_score(model, windows, result) if len(windows) else None
-                self._finish(state, positions, part, windows, ingested_at, result)
+                    part = self._timed_call(model, windows, result) if len(windows) else None
+                channel_scores = None
+                if part is not None and model.model.adaptation is not None and len(part):
+                    if state.adaptive is None:
+                        raise DetectorError("adaptive model without the entity's statistics")
+                    part, channel_scores = adapt(
+                        part, state.adaptive, model.model.adaptation, model.threshold,
+                        channel_scores=self.policy.top_channels > 0,
+                    )  # fmt: skip
+                self._finish(state, positions, part, windows, channel_scores, ingested_at, result)
             except Exception as exc:  # noqa: BLE001 - see _fail
                 self._fail(state, exc, result)
 
-    def _timed_score(
+    def _timed_call(
         self, model: ActiveModel, windows: Float32Array, result: CycleResult
     ) -> Float64Array:
+        """Scores of the windows, or an adaptive model's contributions (n, C)."""
         started = time.perf_counter()
-        scores = _score(model, windows)
+        if model.model.adaptation is None:
+            out = _score(model, windows)
+        else:
+            out = contribution_rows(model.model.detector, windows)
         seconds = time.perf_counter() - started
         result.detector_calls.append((model.dataset, model.detector, seconds, len(windows)))
-        if not np.isfinite(scores).all():
+        if not np.isfinite(out).all():
             raise DetectorError(f"{model.detector} {model.version} returned non-finite scores")
-        return scores
+        return out
 
     def _fail(self, state: EntityState, exc: Exception, result: CycleResult) -> None:
         """An entity's scoring failed: dead-letter its messages, forget its state."""
@@ -317,6 +335,7 @@ class Processor:
         positions: list[int],
         scores: Float64Array | None,
         windows: Float32Array,
+        channel_scores: Float64Array | None,
         ingested_at: str,
         result: CycleResult,
     ) -> None:
@@ -327,7 +346,9 @@ class Processor:
             return
         model = state.model
         verdicts = model.model.threshold.decide(scores)
-        tops = self._top_channels(model, windows, verdicts)
+        ratio, threshold = self.policy.open_ratio, model.threshold
+        far_above = ratio * threshold if ratio > 0 and threshold > 0 else math.inf
+        tops = self._top_channels(model, windows, verdicts, channel_scores)
         scored_at = self.clock()
         # Python lists for the per-score loops: indexing numpy per element costs ~100 ns more.
         score_list: list[float] = scores.tolist()
@@ -360,6 +381,7 @@ class Processor:
                     score_list[index],
                     flag_list[index],
                     tops.get(index, []),
+                    far=score_list[index] >= far_above,
                 )
                 if step is not None:
                     outputs.append(self.out.alert(state, step, scored_at))
@@ -395,18 +417,25 @@ class Processor:
         model: ActiveModel,
         windows: Float32Array,
         verdicts: npt.NDArray[np.bool_],
+        channel_scores: Float64Array | None = None,
     ) -> dict[int, list[tuple[str, float]]]:
-        """Top channels of the anomalous windows only: attribution costs a detector call."""
+        """Top channels of the anomalous windows only: attribution costs a detector call,
+        except for an adaptive model, whose per-channel scores are at hand."""
         k = self.policy.top_channels
         if k == 0 or not verdicts.any():
             return {}
         flagged = np.flatnonzero(verdicts)
-        try:
-            contributions = model.model.detector.contributions(
-                np.ascontiguousarray(windows[flagged])
-            )
-        except DetectorError:
-            return {}
+        if channel_scores is not None:
+            if channel_scores.shape[1] != len(model.channels):
+                return {}  # a detector that cannot attribute: one column of scores
+            contributions = channel_scores[flagged]
+        else:
+            try:
+                contributions = model.model.detector.contributions(
+                    np.ascontiguousarray(windows[flagged])
+                )
+            except DetectorError:
+                return {}
         names = model.channels
         out = {}
         for index, row in zip(flagged.tolist(), contributions, strict=True):

@@ -41,9 +41,12 @@ def restore_from_snapshots(
         model = processor.store.for_entity(str(snap["dataset"]), entity, prefer=served)
         if model is None:
             continue
+        # The statistics belong to the model version that learnt them.
+        same_model = str(model.path) == str(snap.get("model", ""))
         state = EntityState.create(
-            str(snap["dataset"]), entity, topic, partition, model, processor.policy, snap["alert"]
-        )
+            str(snap["dataset"]), entity, topic, partition, model, processor.policy,
+            snap["alert"], snap.get("adaptive") if same_model else None,
+        )  # fmt: skip
         states[entity] = (state, snap)
     appended = dict.fromkeys(states, -1)  # last seq put back per entity
     for message in history:

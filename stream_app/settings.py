@@ -23,6 +23,9 @@ class AlertPolicy(BaseSettings):
 
     # Consecutive anomalous scores before an alert opens (1 = the first one).
     consecutive: int = Field(default=3, ge=1)
+    # A single score at least this many times the (positive) threshold opens an alert at
+    # once: a spike is over before `consecutive` scores have come. 0: never.
+    open_ratio: float = Field(default=5.0, ge=0)
     # Consecutive normal scores after which an open alert resolves.
     quiet: int = Field(default=20, ge=1)
     # An open alert is re-published with its peak and top channels every this many scores.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,8 +43,11 @@ def train_model(
     seed: int = 0,
     detector: str = "pca",
     window: int = WINDOW,
+    adaptive: dict[str, Any] | None = None,
 ) -> tuple[Path, TrainedModel]:
-    config = TrainConfig(detector=detector, window=window, threshold={"kind": "quantile"})
+    config = TrainConfig(
+        detector=detector, window=window, threshold={"kind": "quantile"}, adaptive=adaptive
+    )
     model = train(series(400, seed), config)
     path = save_trained(models_dir, model, dataset=dataset, entity=entity, channels=CHANNELS)
     return path, model

@@ -1,4 +1,10 @@
-"""`anomstream evaluate`: honest metrics per entity and overall, with files and plots."""
+"""`anomstream evaluate`: honest metrics per entity, their mean and pooled, with files and plots.
+
+Writes into --out: results.csv and results.json (strict JSON: null where a metric is
+undefined, never NaN), a row per entity, then MEAN (the unweighted mean of the entities, the
+headline as the field reports it) and POOLED (all entities' points and events together);
+scores/<entity>.npz with the per-point arrays (`evaluation.runner.save_arrays`); plots/.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ COLUMNS = [
     ("fc1", "Fc1", "{:.3f}"),
     ("auc_pr", "AUC-PR", "{:.3f}"),
     ("auc_roc", "AUC-ROC", "{:.3f}"),
+    ("vus_pr", "VUS-PR", "{:.3f}"),
     ("pa_f1", "PA-F1", "{:.3f}"),
     ("random_pa_f1", "rand PA-F1", "{:.3f}"),
     ("best_f1", "best F1", "{:.3f}"),
@@ -33,9 +40,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "evaluate",
         help="score the test split and report F1, Fc1, AUC-PR and more",
         description="Scores each entity's test split with its newest model (training one "
-        "first if there is none), thresholds chosen without labels. Prints a table; writes "
-        "results.csv, results.json and a PNG per entity. PA-F1 is shown only beside a random "
-        "detector's PA-F1; best_* use the labels and are for reference only.",
+        "first if there is none), thresholds chosen without labels. Prints a table with a row "
+        "per entity, MEAN (unweighted mean over entities: the headline) and POOLED (all "
+        "points and events together). Writes results.csv and results.json (strict JSON, null "
+        "where undefined), a PNG per entity in plots/, and scores/<entity>.npz per entity "
+        "with the arrays to recompute every metric: scores (float64), labels (int8), "
+        "predictions (bool, flag = score > threshold), threshold (0-d float64) and, where "
+        "the detector has them, contributions (rows x channels); np.load reads them without "
+        "pickle. PA-F1 is shown only beside a random detector's PA-F1; best_* use the "
+        "labels and are for reference only; VUS-PR is TSB-AD's (detectors/vus.py).",
     )
     model_options.add_model_arguments(parser)
     parser.add_argument(
@@ -74,6 +87,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from detectors.base import DetectorError
+    from detectors.results import jsonable, mean_of_entities
     from evaluation.runner import evaluate_entities
     from producers.datasets import DatasetError
 
@@ -81,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     config = model_options.train_config(args)  # a bad --param fails before data loads
     try:
         dataset = model_options.loader(args)
-        results, overall = evaluate_entities(
+        results, pooled = evaluate_entities(
             dataset,
             model_options.entities(args, dataset),
             config,
@@ -93,13 +107,21 @@ def run(args: argparse.Namespace) -> int:
         )
     except (DatasetError, DetectorError) as exc:
         raise CliError(str(exc)) from None
-    rows = [r.row() for r in results] + [{"entity": "OVERALL", **asdict(overall)}]
+    mean = mean_of_entities([r.result for r in results])
+    rows = [r.row() for r in results] + [
+        {"entity": "MEAN", **asdict(mean)},
+        {"entity": "POOLED", **asdict(pooled)},
+    ]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "results.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+        writer.writerows(jsonable(rows))  # empty cells where undefined, as in the JSON
+    (out / "results.json").write_text(json.dumps(jsonable(rows), indent=2, allow_nan=False) + "\n")
     print(_table(rows))
-    print(f"\nresults: {out / 'results.csv'}, {out / 'results.json'}, plots in {out / 'plots'}")
+    plots = "" if args.no_plots else f", plots in {out / 'plots'}"
+    print(
+        f"\nresults: {out / 'results.csv'}, {out / 'results.json'}; "
+        f"per-point arrays in {out / 'scores'}{plots}"
+    )
     return 0

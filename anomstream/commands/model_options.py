@@ -10,7 +10,7 @@ from typing import Any
 
 from anomstream.commands.dataset_options import add_dataset_arguments, open_loader, positive_int
 from anomstream.errors import CliError
-from detectors.registry import DETECTORS, detector_class
+from detectors.registry import DEFAULT_ADAPTIVE, DEFAULT_DETECTOR, DETECTORS, detector_class
 from detectors.thresholds import THRESHOLDS
 from producers.datasets import LOADERS, DatasetLoader
 from producers.replay import select_entities
@@ -33,7 +33,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "dataset", choices=list(LOADERS), metavar="DATASET", help=", ".join(LOADERS)
     )
     parser.add_argument(
-        "--detector", required=True, choices=list(DETECTORS), help=", ".join(DETECTORS)
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=list(DETECTORS),
+        help=f"{', '.join(DETECTORS)} (default {DEFAULT_DETECTOR}, the best in general "
+        "in docs/RESULTS.md)",
     )
     parser.add_argument(
         "--entity",
@@ -43,6 +47,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="entities (repeatable, shell globs); default all",
     )
     add_dataset_arguments(parser)
+    parser.add_argument(
+        "--cold-start",
+        type=positive_int,
+        metavar="N",
+        help="no training split: learn from the first N rows of each entity's stream and "
+        "score the rest, as a stream with no history would be (the probation period)",
+    )
     parser.add_argument(
         "--models-dir",
         type=Path,
@@ -75,12 +86,29 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="detector hyperparameter, e.g. --param epochs=5 (JSON values)",
     )
+    parser.add_argument(
+        "--adaptive",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_ADAPTIVE,
+        help="judge each channel's contribution against its own recent past, frozen while "
+        "the score is over the threshold (detectors/adaptive.py; default %(default)s)",
+    )
+    parser.add_argument(
+        "--adapt",
+        action="append",
+        default=[],
+        type=_param,
+        metavar="K=V",
+        help="adaptive setting: span, hold, max_freeze, floor (readings; implies --adaptive)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the detector's random seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def loader(args: argparse.Namespace) -> DatasetLoader:
-    return open_loader(args)
+    dataset = open_loader(args)
+    dataset.cold_start_rows = args.cold_start
+    return dataset
 
 
 def entities(args: argparse.Namespace, dataset: DatasetLoader) -> list[str]:
@@ -107,7 +135,19 @@ def train_config(args: argparse.Namespace) -> Any:
         raise CliError(str(exc)) from None
     if args.window < 2:
         raise CliError("--window must be at least 2")
+    adaptive: dict[str, Any] | None = None
+    if args.adapt and not args.adaptive:
+        raise CliError("--adapt sets adaptive scoring, which --no-adaptive turns off")
+    if args.adaptive:
+        from detectors.adaptive import Adaptation
+
+        adaptive = dict(args.adapt)
+        try:
+            Adaptation.from_dict(adaptive)
+        except (TypeError, ValueError) as exc:
+            raise CliError(f"--adapt: {exc}") from None
     return TrainConfig(
+        adaptive=adaptive,
         detector=args.detector,
         params=params,
         window=args.window,

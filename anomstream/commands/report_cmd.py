@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Reads scores.<dataset> and alerts with read_committed, from --from up to "
         "the end offsets at start (nothing committed to Kafka), or saved runs written by "
         "`anomstream tail scores|alerts --json` (--run), and writes one PNG per entity plus "
-        "index.html with a table of counts and point-wise precision/recall.",
+        "index.html with a table of counts, point-wise precision/recall and incident "
+        "figures, and incidents.json. It prints the incident figures: labelled incidents "
+        "(runs of labelled-anomalous scores) with an overlapping alert, k of n, and alerts "
+        "that overlap no incident, also per entity-hour of data.",
     )
     parser.add_argument(
         "--dataset", type=dataset_argument, required=True, help="the replayed dataset"
@@ -76,6 +79,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--from latest would read nothing: use beginning or a time ago")
     # Imported here so that `--help` and argument errors need neither matplotlib nor Kafka.
     from consumers.report_data import collect, read_runs
+    from consumers.report_incidents import summarise
     from consumers.report_render import write_report
 
     if args.runs:
@@ -95,6 +99,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("reports") / f"{args.dataset}-{stamp}"
     index = write_report(out, args.dataset, series)
     print(f"anomstream report: {len(series)} entities -> {index}")
+    _, total = summarise(series)
+    print("\n".join(total.lines()) if total else "no labelled scores: incidents not judged")
     return 0
 
 

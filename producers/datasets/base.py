@@ -134,6 +134,9 @@ class DatasetLoader(ABC):
     def __init__(self, data_dir: Path, *, on_bad_row: BadRowPolicy = "fail") -> None:
         self.location = data_dir / self.folder
         self.bad_rows = BadRows(on_bad_row)
+        # Set to N to learn from each stream's first N rows instead of its training split
+        # (`cold_start.cold_start`).
+        self.cold_start_rows: int | None = None
 
     @abstractmethod
     def is_present(self) -> bool:
@@ -157,7 +160,12 @@ class DatasetLoader(ABC):
         self.require()
         if entity not in self._entities():
             raise DatasetError(f"{self.name} has no entity {entity!r}")
-        return self._load(entity)
+        data = self._load(entity)
+        if self.cold_start_rows is None:
+            return data
+        from producers.datasets.cold_start import cold_start
+
+        return cold_start(data, self.cold_start_rows)
 
     @abstractmethod
     def _entities(self) -> list[str]: ...

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from prometheus_client import generate_latest
 
-from consumers.demo_summary import summarise
+from consumers.demo_summary import incident_lines, summarise
 from consumers.exporter_metrics import ExporterMetrics
+from consumers.report_incidents import count_incidents
 from stream_app.metrics import WorkerMetrics
 
 
@@ -31,3 +35,15 @@ def test_the_summary_counts_one_dataset_and_computes_precision_and_recall() -> N
     assert summary.outcomes == {"tp": 30, "fp": 10, "fn": 20, "tn": 841}
     assert summary.precision == 0.75 and summary.recall == 0.6
     assert any("precision          0.750" in line for line in summary.lines("synthetic"))
+
+
+def test_the_summary_reads_the_reports_incident_figures(tmp_path: Path) -> None:
+    counts = count_incidents([(1, 5), (20, 30), (50, 60)], [(2, 3), (25, 26), (80, 81)], 1.5)
+    path = tmp_path / "incidents.json"
+    path.write_text(json.dumps({"dataset": "synthetic", "total": counts.as_dict()}))
+    lines = incident_lines(path)
+    assert lines[0].startswith("incidents alerted  2 of 3 (67%)")
+    assert lines[1].startswith("false alerts       1 of 3 alerts overlap no incident (0.67 per")
+    assert "n/a" in incident_lines(tmp_path / "missing.json")[0]
+    path.write_text(json.dumps({"dataset": "synthetic", "total": None, "entities": {}}))
+    assert incident_lines(path) == ["incidents          n/a (no labelled scores)"]

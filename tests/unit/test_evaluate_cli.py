@@ -6,9 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from anomstream.cli import main
+from detectors.metrics import precision_recall_f1
 
 CONFIG = """
 rate_hz = 1.0
@@ -64,14 +66,48 @@ def test_evaluate_writes_table_results_and_plots(
     assert main(argv) == 0
 
     table = capsys.readouterr().out
-    assert "Fc1" in table and "AUC-PR" in table and "rand PA-F1" in table
+    assert "Fc1" in table and "AUC-PR" in table and "rand PA-F1" in table and "VUS-PR" in table
     with (out / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["entity"] for r in rows][-1] == "OVERALL"
+    assert [r["entity"] for r in rows][-2:] == ["MEAN", "POOLED"]
     assert all(0.5 < float(r["auc_roc"]) <= 1.0 for r in rows), "injected spikes stand out"
+    entities = rows[:-2]
+    # MEAN is the unweighted mean of the entities' rows.
+    for key in ("auc_pr", "vus_pr", "fc1", "f1"):
+        mean = np.mean([float(r[key]) for r in entities])
+        assert float(rows[-2][key]) == pytest.approx(mean, rel=1e-9)
     assert {p.name for p in (out / "plots").iterdir()} == {
-        f"sensor-00{i}.png" for i in range(len(rows) - 1)
+        f"sensor-00{i}.png" for i in range(len(entities))
     }
+
+
+def test_evaluate_writes_arrays_to_recompute_and_strict_json(tmp_path: Path, config: Path) -> None:
+    out = tmp_path / "out"
+    argv = [
+        *("evaluate", "synthetic", "--config", str(config), "--detector", "pca", "--window", "20"),
+        *("--no-progress", "--no-plots", "--models-dir", str(tmp_path / "models")),
+        *("--out", str(out)),
+    ]
+
+    assert main(argv) == 0
+
+    text = (out / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    rows = json.loads(text)
+    json.dumps(rows, allow_nan=False)
+    by_entity = {r["entity"]: r for r in rows}
+    assert by_entity["MEAN"]["best_f1_threshold"] is None  # undefined: null, not NaN
+    for name in ("sensor-000", "sensor-001"):
+        with np.load(out / "scores" / f"{name}.npz", allow_pickle=False) as arrays:
+            assert {"scores", "labels", "predictions", "threshold"} <= set(arrays.files)
+            scores, labels = arrays["scores"], arrays["labels"]
+            threshold = float(arrays["threshold"])
+            predictions = arrays["predictions"]
+        assert scores.shape == labels.shape == predictions.shape
+        assert threshold == pytest.approx(by_entity[name]["threshold"])
+        assert np.array_equal(predictions, scores > threshold)
+        f1 = precision_recall_f1(predictions, labels).f1
+        assert f1 == pytest.approx(by_entity[name]["f1"])
 
 
 def test_an_unknown_detector_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +131,7 @@ def test_an_unknown_detector_parameter_names_the_accepted_ones(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (
         "anomstream train: error: pca has no parameter depth; "
-        "it takes: components, variance, tail, max_rows, seed"
+        "it takes: components, variance, tail, max_rows, seed, statistic"
     )
 
 
@@ -151,3 +187,49 @@ def test_a_csv_label_column_never_becomes_a_model_channel(tmp_path: Path) -> Non
 
     meta = json.loads((tmp_path / "models/csv/pump/pca/v1/meta.json").read_text())
     assert meta["channels"] == ["temp", "flow"]
+
+
+def walk_csv(path: Path) -> None:
+    """A random walk beside two noisy channels, a labelled shift on one of them late on."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    walk = 50 + np.cumsum(rng.normal(0, 0.05, n))
+    a, b = rng.normal(0, 1, n), rng.normal(5, 2, n)
+    labels = np.zeros(n, dtype=int)
+    a[4000:4200] += 6
+    labels[4000:4200] = 1
+    rows = [f"{t},{walk[t]},{a[t]},{b[t]},{labels[t]}" for t in range(n)]
+    path.write_text("timestamp,walk,a,b,label\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_a_cold_start_learns_from_the_stream_head_and_adaptive_scoring_copes_with_the_walk(
+    tmp_path: Path, adaptive: bool
+) -> None:
+    data = tmp_path / "plant.csv"
+    walk_csv(data)
+    out = tmp_path / f"out-{adaptive}"
+    argv = [
+        *("evaluate", "csv", "--path", str(data), "--cold-start", "1500", "--window", "10"),
+        *("--no-progress", "--no-plots", "--models-dir", str(tmp_path / f"m-{adaptive}")),
+        *("--out", str(out), "--detector", "raw"),
+        "--adaptive" if adaptive else "--no-adaptive",
+    ]
+    assert main(argv) == 0
+    rows = json.loads((out / "results.json").read_text())
+    plant = next(r for r in rows if r["entity"] == "plant")
+    # The stream's first 1500 rows trained: everything after them is scored.
+    assert plant["n_points"] == 6000 - 1500
+    if adaptive:
+        assert plant["f1"] > 0.9
+    else:
+        # The walk leaves the probation period's range: a frozen detector alarms on it.
+        assert plant["f1"] < 0.6
+
+
+def test_adaptive_settings_are_checked_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "synthetic", "--adapt", "spann=5"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "unknown adaptive setting spann" in err and "\n" not in err
+    assert main(["train", "synthetic", "--no-adaptive", "--adapt", "span=5"]) != 0
+    assert "--no-adaptive" in capsys.readouterr().err

@@ -23,7 +23,14 @@ from detectors.metrics import (
     precision_recall_f1,
     random_point_adjusted_f1,
 )
-from detectors.results import EntityArrays, combine, evaluate, evaluate_pooled
+from detectors.results import (
+    EntityArrays,
+    combine,
+    evaluate,
+    evaluate_pooled,
+    jsonable,
+    mean_of_entities,
+)
 
 # One long event (points 2-11) and one single-point event (point 15).
 LABELS = np.zeros(20, dtype=int)
@@ -184,7 +191,8 @@ def test_evaluate_is_consistent_and_json_able() -> None:
     assert result.random_rate == pytest.approx(pred.mean())
     assert result.pa_f1 >= result.f1 and result.best_f1 >= result.f1
     assert 0.5 < result.auc_roc <= 1.0 and math.isnan(result.hitrate_100)
-    json.dumps(dataclasses.asdict(result))
+    json.dumps(jsonable(dataclasses.asdict(result)), allow_nan=False)
+    assert 0.0 < result.vus_pr <= 1.0 and result.vus_window == 100
 
 
 def test_evaluate_pooled_concatenates_without_merging_events() -> None:
@@ -195,11 +203,87 @@ def test_evaluate_pooled_concatenates_without_merging_events() -> None:
     assert overall.event_recall == 0.5 and overall.hitrate_100 == 1.0
 
 
-def test_combine_sums_counts_and_averages_rates() -> None:
+def test_combine_sums_counts_and_averages_rates_unweighted() -> None:
     r1 = evaluate([0.0, 1.0], [0, 1], [0, 1])
     r2 = evaluate([0.0, 1.0, 0.0, 0.0], [0, 1, 0, 0], [1, 0, 0, 0])
     row = combine([r1, r2])
     assert row.n_points == 6 and row.n_events == 2
-    assert row.recall == pytest.approx((2 * 1.0 + 4 * 0.0) / 6)
-    assert combine([r1, r2], weights=[1, 1]).f1 == pytest.approx(0.5)
-    assert math.isnan(row.best_f1_threshold)
+    # Equal weights by default: the mean of entities as the field reports it.
+    assert row.recall == pytest.approx((1.0 + 0.0) / 2) and row.f1 == pytest.approx(0.5)
+    assert mean_of_entities([r1, r2]) == row
+    assert combine([r1, r2], weights=[2, 4]).recall == pytest.approx((2 * 1.0 + 4 * 0.0) / 6)
+    assert math.isnan(row.best_f1_threshold) and math.isnan(row.vus_window)
+    with pytest.raises(ValueError, match="weights"):
+        combine([r1, r2], weights=[1.0])
+
+
+def test_mean_of_entities_skips_undefined_values() -> None:
+    found = evaluate([0.0, 1.0], [0, 1], [0, 1])
+    nothing_to_find = evaluate([0.0, 1.0], [0, 0], [0, 1])  # recall, F1, AUCs undefined
+    row = mean_of_entities([found, nothing_to_find])
+    assert row.recall == 1.0 and row.auc_pr == 1.0
+    assert row.precision == pytest.approx(0.5)  # defined for both: 1 and 0
+
+
+def _brute_best(scores: np.ndarray, labels: np.ndarray, breaks: list[int]) -> tuple[float, float]:
+    """Best F1 and Fc1 by trying every candidate threshold, one at a time."""
+    finite = scores[np.isfinite(scores)]
+    f1s, fc1s = [], []
+    for t in [-np.inf, *np.unique(finite)]:
+        pred = np.nan_to_num(scores, nan=-np.inf) > t
+        f1 = precision_recall_f1(pred, labels).f1
+        f1s.append(0.0 if math.isnan(f1) else f1)
+        fc1s.append(composite_f1(pred, labels, breaks))
+    return max(f1s), max(fc1s)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_best_scores_equal_a_brute_force_search(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 300))
+    labels = np.zeros(n, dtype=int)
+    for _ in range(int(rng.integers(1, 6))):
+        start = int(rng.integers(0, n))
+        labels[start : start + int(rng.integers(1, 20))] = 1
+    # Rounded to one decimal, so many ties; some NaN, never flagged.
+    scores = np.round(rng.normal(size=n) + labels * rng.random(), 1)
+    scores[rng.random(n) < 0.05] = np.nan
+    breaks = [n // 2]
+    f1, fc1 = _brute_best(scores, labels, breaks)
+    assert best_f1(scores, labels).value == pytest.approx(f1, abs=1e-12)
+    assert best_fc1(scores, labels, breaks=breaks).value == pytest.approx(fc1, abs=1e-12)
+
+
+def test_best_f1_is_at_least_the_f1_at_any_threshold() -> None:
+    rng = np.random.default_rng(11)
+    labels = np.zeros(30_000, dtype=int)
+    for start in range(300, 30_000, 1_000):
+        labels[start : start + rng.integers(5, 80)] = 1
+    scores = rng.gamma(2.0, size=labels.size) + 1.5 * labels * rng.random(labels.size)
+    best = best_f1(scores, labels)
+    best_c = best_fc1(scores, labels)
+    # Any deployed threshold, including ones between or at score values (flag score > t).
+    for t in [*np.quantile(scores, np.linspace(0.5, 0.999, 40)), *scores[:50]]:
+        assert best.value >= precision_recall_f1(scores > t, labels).f1
+        assert best_c.value >= composite_f1(scores > t, labels) - 1e-12
+
+
+def test_best_f1_is_fast_on_long_series() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(700_000) < 0.04).astype(int)
+    scores = rng.normal(size=labels.size) + labels
+    started = time.perf_counter()
+    best_f1(scores, labels), best_fc1(scores, labels)
+    assert time.perf_counter() - started < 10  # about 0.5 s; generous for a shared CPU
+
+
+def test_results_are_strict_json() -> None:
+    result = evaluate([0.0, 1.0, 2.0], [0, 0, 0], [0, 0, 1])  # nothing to find: NaN metrics
+    assert math.isnan(result.recall)
+    text = json.dumps(jsonable(dataclasses.asdict(result)), allow_nan=False)
+    assert json.loads(text)["recall"] is None
+    assert jsonable({"a": [np.float64(np.inf), np.int64(3), np.array([1.0, np.nan])]}) == {
+        "a": [None, 3, [1.0, None]]
+    }

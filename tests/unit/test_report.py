@@ -4,6 +4,7 @@ PNG files and an escaped index.html."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,7 +116,11 @@ def test_report_writes_pngs_and_escaped_index(run_file: Path, tmp_path: Path) ->
     row = re.search(r'<tr data-entity="a">(.*?)</tr>', page)
     assert row is not None
     cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
-    assert cells == ["6", "3", "1", "3", "0.667", "0.667"]
+    # Incidents of "a": seqs 1 and 3-4 (seq 2 is normal); the alert spans 1-2: 1 of 2 found.
+    assert cells == ["6", "3", "1", "3", "0.667", "0.667", "1 of 2", "0"]
+    data = json.loads((out / "incidents.json").read_text())
+    assert list(data["entities"]) == ["a"]  # "<b>" has no labels: not judged
+    assert data["total"]["found"] == 1 and data["total"]["incidents"] == 2
 
 
 def test_cli_from_saved_run(
@@ -123,7 +128,10 @@ def test_cli_from_saved_run(
 ) -> None:
     out = tmp_path / "cli"
     assert main(["report", "--dataset", "ds", "--run", str(run_file), "--out", str(out)]) == 0
-    assert str(out / "index.html") in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert str(out / "index.html") in printed
+    assert "labelled incidents with an overlapping alert: 1 of 2 (50%)" in printed
+    assert "alerts that overlap no incident: 0 of 1" in printed
     assert len(list(out.glob("*.png"))) == 2
 
 
