@@ -139,7 +139,10 @@ def test_a_missing_alerts_topic_is_named_and_never_moves_the_start_position(
             decode(v, Alert) for v in read_all(kafka.bootstrap, ALERTS_TOPIC, lambda v: False, 3.0)
         ]
         opened = [a for a in alerts if a.state.value == "opened"]
-        assert opened and all(a.start_seq >= 400 + 290 for a in opened), opened
+        # None from the old readings; the spike at seq 700 among them (a single score far
+        # over the threshold may open one of its own: ALERT_OPEN_RATIO).
+        assert all(a.start_seq >= 400 + WINDOW - 1 for a in opened), opened
+        assert any(690 <= a.start_seq <= 706 for a in opened), opened
         assert len({a.alert_id for a in opened}) == len(opened)
         assert worker.metric("anomstream_worker_recoveries_total", 'kind="rewind"') == 0
     finally:

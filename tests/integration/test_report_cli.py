@@ -117,8 +117,9 @@ def test_report_reads_committed_scores_and_alerts(
         assert data.startswith(PNG_MAGIC) and len(data) > 1000
     page = (out / "index.html").read_text(encoding="utf-8")
     # e1: seqs 0..3, flagged 1 and 2, labelled 1; one alert (the aborted seq 50 is absent).
-    assert table_row(page, "e1") == ["4", "2", "1", "1", "0.500", "1.000"]
-    assert table_row(page, "e2") == ["2", "1", "1", "0", "–", "–"]
+    # ... and its one labelled incident overlapped by that alert, no false alert.
+    assert table_row(page, "e1") == ["4", "2", "1", "1", "0.500", "1.000", "1 of 1", "0"]
+    assert table_row(page, "e2")[:6] == ["2", "1", "1", "0", "–", "–"]
 
 
 def test_report_entity_glob(kafka_bootstrap: str, slug: str, tmp_path: Path) -> None:
