@@ -113,6 +113,7 @@ def save_model(
     threshold: dict[str, Any],
     train_hash: str,
     adaptive: dict[str, Any] | None = None,
+    health: dict[str, Any] | None = None,
 ) -> Path:
     """Write the next version of this model and return its directory.
 
@@ -144,6 +145,7 @@ def save_model(
         "threshold": threshold,
         "train_hash": train_hash,
         **({} if adaptive is None else {"adaptive": adaptive}),
+        **({} if health is None else {"health": health}),
         "trained_at": datetime.now(UTC).isoformat(),
         "anomstream_version": _package_version(),
     }

@@ -23,6 +23,7 @@ from detectors.artifacts import check_compatible, load_model, save_model
 from detectors.base import Detector, DetectorError
 from detectors.hyperparams import check_params
 from detectors.registry import detector_class
+from detectors.sensor_health import SensorHealth
 from detectors.thresholds import Threshold, make_threshold, threshold_from_dict
 from detectors.windows import Normalizer, point_scores, sliding_windows
 
@@ -62,6 +63,8 @@ class TrainConfig:
     threshold: dict[str, Any] = field(default_factory=lambda: {"kind": "pot"})
     # Adaptive scoring (detectors.adaptive) settings; None scores with the detector alone.
     adaptive: dict[str, Any] | None = None
+    # Sensor-health rules (detectors.sensor_health): a channel gone missing or flat alerts.
+    health: bool = True
 
 
 @dataclass
@@ -80,6 +83,7 @@ class TrainedModel:
     train_hash: str = ""
     adaptation: Adaptation | None = None
     adaptive_start: AdaptiveState | None = None
+    health: SensorHealth | None = None
 
     def start_state(self) -> AdaptiveState | None:
         """A fresh copy of the state a new entity starts from (None without adaptation)."""
@@ -124,6 +128,8 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         tail_scores, _ = adapt(contributions, start, adaptation, math.inf)
     threshold_params = {k: v for k, v in config.threshold.items() if k != "kind"}
     threshold = make_threshold(config.threshold["kind"], **threshold_params).fit(tail_scores)
+    # A run longer than the window would need rows the stream no longer holds.
+    health = SensorHealth.fit(values, min(10, config.window)) if config.health else None
     seconds = time.perf_counter() - started
     log.info(
         "trained %s on %d windows in %.1fs; threshold %s = %.4g",
@@ -138,6 +144,7 @@ def train(train_values: npt.ArrayLike, config: TrainConfig) -> TrainedModel:
         data_hash(values),
         adaptation,
         start,
+        health,
     )
 
 
@@ -166,6 +173,8 @@ def load_trained(
         train_hash=str(meta.get("train_hash", "")),
         adaptation=None if adaptive is None else Adaptation.from_dict(adaptive["params"]),
         adaptive_start=None if adaptive is None else AdaptiveState.from_dict(adaptive["start"]),
+        # Models saved before sensor health existed have no rules: they score as they did.
+        health=SensorHealth.from_dict(meta["health"]) if meta.get("health") else None,
     )
     return model, meta
 
@@ -187,6 +196,7 @@ def save_trained(
         threshold=model.threshold.to_dict(),
         train_hash=model.train_hash,
         adaptive=_adaptive_meta(model),
+        health=None if model.health is None else model.health.to_dict(),
     )
 
 
@@ -235,13 +245,27 @@ def score_windows(
     windows: npt.NDArray[np.float32],
     state: AdaptiveState | None = None,
     contributions: bool = False,
+    flags: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Scores of consecutive windows of one entity, and per-channel contributions.
 
     With adaptation, `state` (the entity's, advanced in place) must be given, and the
-    contributions are the per-channel adaptive scores; the stream and `score_series` both
-    come here, so they agree.
+    contributions are the per-channel adaptive scores; `flags` (the sensor-health flags of
+    each window's last reading) raise the flagged rows' scores. The stream and
+    `score_series` both come here, so they agree.
     """
+    scores, per_channel = _scores_and_contributions(model, windows, state, contributions)
+    if flags is not None and model.health is not None:
+        scores, per_channel = model.health.apply(scores, flags, model.threshold.value, per_channel)
+    return scores, per_channel
+
+
+def _scores_and_contributions(
+    model: TrainedModel,
+    windows: npt.NDArray[np.float32],
+    state: AdaptiveState | None,
+    contributions: bool,
+) -> tuple[FloatArray, FloatArray | None]:
     if model.adaptation is None:
         scores = _score_windows(model.detector, windows)
         if not contributions:
@@ -265,19 +289,34 @@ def score_series(
     values: npt.ArrayLike,
     contributions: bool = False,
     state: AdaptiveState | None = None,
+    context: npt.ArrayLike | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Point scores (rows,) of a series, and per-channel contributions (rows, channels).
 
     Row t is scored by the window ending at t (rows before the first full window take the
-    first window's score), which is what a stream scoring each new reading computes. An
+    first window's score), which is what a stream scoring each new reading computes. With
+    `context`, the rows just before the series (up to window - 1 of its last ones) fill the
+    first windows, as a stream's window reaches back past a cold start's probation. An
     adaptive model starts from `state` (default: a copy of the model's start state).
     """
-    normalised = model.normalizer.transform(values)
+    series = np.asarray(values, dtype=np.float64)
+    lead = 0
+    if context is not None:
+        before = np.asarray(context, dtype=np.float64)
+        lead = min(len(before), model.window - 1)
+        if lead:
+            series = np.concatenate([before[len(before) - lead :], series])
+    normalised = model.normalizer.transform(series)
     windows = sliding_windows(normalised, model.window)
     if state is None:
         state = model.start_state()
-    per_window, per_channel = score_windows(model, windows, state, contributions)
-    scores = point_scores(per_window, len(normalised), model.window)
+    flags = None
+    if model.health is not None and len(windows):
+        # Each window's last reading, with the raw rows before it that the rules look at.
+        first = max(model.window - 1 - model.health.context, 0)
+        flags = model.health.flags(series[first:], len(windows))
+    per_window, per_channel = score_windows(model, windows, state, contributions, flags)
+    scores = point_scores(per_window, len(normalised), model.window)[lead:]
     if per_channel is None:
         return scores, None
     width = per_channel.shape[1]
@@ -285,4 +324,4 @@ def score_series(
     first = model.window - 1
     rows[first:] = per_channel
     rows[:first] = per_channel[0] if len(per_channel) else np.nan
-    return scores, rows
+    return scores, rows[lead:]

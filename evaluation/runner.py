@@ -156,7 +156,11 @@ def evaluate_entities(
             log.warning("%s has no test labels; skipped", name)
             continue
         model = _model_for(data, config, models_dir, retrain)
-        scores, contributions = score_series(model, data.test.values, contributions=True)
+        # A cold start's test rows follow its probation: their first windows reach back.
+        context = data.train.values if data.test_follows_train else None
+        scores, contributions = score_series(
+            model, data.test.values, contributions=True, context=context
+        )
         predictions = model.threshold.decide(scores)
         labels = data.test.labels
         segments = _segments(data)

@@ -250,6 +250,7 @@ class Engine:
         self.metrics.transactions.labels("committed").inc()
         self.metrics.record_cycle(result, committed_ms)
         self.metrics.entities.set(len(self.processor.entities))
+        self.metrics.learning.set(len(self.processor.probations))
         return True
 
     # -- rebalances and connectivity -------------------------------------------------------

@@ -16,9 +16,50 @@ from stream_app.model_store import ActiveModel
 from stream_app.settings import AlertPolicy
 from stream_app.window_buffer import WindowBuffer
 
-__all__ = ["EntityState", "PendingRows"]
+__all__ = [
+    "EntityState",
+    "PendingRows",
+    "RowQueue",
+    "channel_order",
+    "in_channel_order",
+    "snapshot_keys",
+]
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def snapshot_keys(topic: str, partition: int, dataset: str, entity: str) -> dict[str, Any]:
+    """Where a snapshot's entity lives: what the restore of a partition selects it by."""
+    return {"topic": topic, "partition": partition, "dataset": dataset, "entity": entity}
+
+
+def channel_order(
+    have: tuple[str, ...], expected: tuple[str, ...], whose: str
+) -> list[int] | None | str:
+    """Column indices that put channels `have` in the `expected` order (matched by name),
+    None when they are in it already, or why they do not fit `whose` channels."""
+    if have == expected:
+        return None
+    if len(have) != len(expected):
+        return f"{len(have)} channels; {whose} expects {len(expected)}"
+    index = {name: i for i, name in enumerate(have)}
+    missing = [name for name in expected if name not in index]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        return f"channels {whose} expects are missing: {shown}"
+    return [index[name] for name in expected]
+
+
+def in_channel_order(
+    rows: Rows, expected: tuple[str, ...], whose: str
+) -> FloatArray | list[float] | str:
+    """The rows' values in the `expected` channel order, or why they do not fit."""
+    order = channel_order(rows.channels, expected, whose)
+    if order is None or isinstance(order, str):
+        return rows.values if order is None else order
+    if isinstance(rows.values, list):
+        return [rows.values[i] for i in order]
+    return rows.values[:, order]
 
 
 @dataclass(slots=True)
@@ -45,8 +86,29 @@ class PendingRows:
         return self.message.timestamp_ms
 
 
+@dataclass(kw_only=True)
+class RowQueue:
+    """What the sequence check and a cycle's queue keep per entity, scored or learning."""
+
+    last_seq: int = -1
+    pending: list[PendingRows] = field(default_factory=list)
+    # When the worker last accepted a reading of the entity (monotonic seconds), for
+    # resolving the alerts of entities gone silent.
+    last_seen: float = 0.0
+    # The seq just past a reading dead-lettered for jumping too far: a reading starting
+    # there continues it, which makes the jump real.
+    jump_candidate: int = -1
+
+    @property
+    def pending_last_seq(self) -> int:
+        if self.pending:
+            last = self.pending[-1]
+            return last.rows.first_seq + len(last.rows) - 1
+        return self.last_seq
+
+
 @dataclass
-class EntityState:
+class EntityState(RowQueue):
     """One entity's live state; `snapshot()` is what survives a restart with the offsets."""
 
     dataset: str
@@ -56,14 +118,6 @@ class EntityState:
     model: ActiveModel
     buffer: WindowBuffer
     tracker: AlertTracker
-    last_seq: int = -1
-    pending: list[PendingRows] = field(default_factory=list)
-    # When the worker last accepted a reading of the entity (monotonic seconds), for
-    # resolving the alerts of entities gone silent.
-    last_seen: float = 0.0
-    # The seq just past a reading dead-lettered for jumping too far: a reading starting
-    # there continues it, which makes the jump real.
-    jump_candidate: int = -1
     # An adaptive model's running statistics for this entity (None for a plain model).
     adaptive: AdaptiveState | None = None
 
@@ -91,13 +145,6 @@ class EntityState:
             adaptive=adaptive,
         )
 
-    @property
-    def pending_last_seq(self) -> int:
-        if self.pending:
-            last = self.pending[-1]
-            return last.rows.first_seq + len(last.rows) - 1
-        return self.last_seq
-
     def pending_values(self) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """This cycle's rows as one (n, C) array, with each row's source offset."""
         parts: list[FloatArray] = []
@@ -121,23 +168,9 @@ class EntityState:
 
     def in_model_order(self, rows: Rows) -> FloatArray | list[float] | str:
         """The rows' values in the model's channel order, or why they do not fit it."""
-        expected = self.model.channels
-        if rows.channels == expected:
-            return rows.values
-        if len(rows.channels) != len(expected):
-            return (
-                f"{len(rows.channels)} channels; the model for {self.dataset}/{self.entity} "
-                f"({self.model.detector} {self.model.version}) expects {len(expected)}"
-            )
-        index = {name: i for i, name in enumerate(rows.channels)}
-        missing = [name for name in expected if name not in index]
-        if missing:
-            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-            return f"channels the model expects are missing: {shown}"
-        order = [index[name] for name in expected]
-        if isinstance(rows.values, list):
-            return [rows.values[i] for i in order]
-        return rows.values[:, order]
+        model = self.model
+        whose = f"the model for {self.dataset}/{self.entity} ({model.detector} {model.version})"
+        return in_channel_order(rows, model.channels, whose)
 
     def swap_model(self, model: ActiveModel) -> None:
         """Serve a new model version, keeping the window held so far (renormalised)."""
@@ -161,10 +194,7 @@ class EntityState:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "topic": self.topic,
-            "partition": self.partition,
-            "dataset": self.dataset,
-            "entity": self.entity,
+            **snapshot_keys(self.topic, self.partition, self.dataset, self.entity),
             "last_seq": self.last_seq,
             "count": self.buffer.count,
             "window": self.buffer.window,

@@ -63,6 +63,14 @@ class WorkerMetrics:
             f"{ns}_model_reloads", "New model versions picked up without a restart.", registry=r
         )
         self.entities = Gauge(f"{ns}_entities", "Entities with live state.", registry=r)
+        self.learning = Gauge(
+            f"{ns}_entities_learning",
+            "Entities without a model learning one from their first readings.", registry=r,
+        )  # fmt: skip
+        self.models_learned = Counter(
+            f"{ns}_models_learned", "Models learnt by entities from their first readings.",
+            registry=r,
+        )  # fmt: skip
         self.restores = Counter(
             f"{ns}_partition_restores", "Partitions whose state was rebuilt.", registry=r
         )
@@ -118,6 +126,8 @@ class WorkerMetrics:
             self.batch_windows.observe(windows)
         if result.stale_resolved:
             self.stale_alerts_resolved.inc(result.stale_resolved)
+        if result.learned:
+            self.models_learned.inc(result.learned)
         for timestamp_ms, _ in result.arrivals:
             self.latency.observe(max(0.0, (committed_ms - timestamp_ms) / 1000.0))
 

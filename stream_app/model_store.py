@@ -120,6 +120,21 @@ class ModelStore:
             return own
         return self._get(dataset, DATASET_MODEL, prefer)
 
+    def own_model(self, dataset: str, entity: str) -> ActiveModel | None:
+        """The entity's own model as the folder holds it now (no fallback, no waiting for
+        the next refresh): what a finished probation checks before training one."""
+        self._missing.pop((dataset, entity), None)
+        return self._get(dataset, entity)
+
+    def adopt(self, dataset: str, owner: str, path: Path) -> ActiveModel:
+        """Serve the version just saved at `path` (a probation's model); raises if it does
+        not load, as a model the worker itself wrote must."""
+        model, meta = load_trained(path, device=self._device)
+        active = _active(model, meta, path, dataset, owner)
+        self._missing.pop((dataset, owner), None)
+        self._models[(dataset, owner)] = active
+        return active
+
     def _get(self, dataset: str, owner: str, prefer: str | None = None) -> ActiveModel | None:
         key = (dataset, owner)
         current = self._models.get(key)

@@ -26,6 +26,7 @@ from stream_app.messages import InMessage, OutMessage
 
 if TYPE_CHECKING:
     from stream_app.entity_state import EntityState, PendingRows
+    from stream_app.probation import Probation
 
 __all__ = ["Outputs"]
 
@@ -154,3 +155,10 @@ class Outputs:
         """The entity's state, to the state topic's partition of the entity's input."""
         key = f"{state.topic}|{state.entity}".encode()
         return OutMessage(self.state_topic, key, orjson.dumps(state.snapshot()), state.partition)
+
+    def probation(self, probation: Probation) -> OutMessage:
+        """A learning entity's state, under the key its snapshots keep after it graduates."""
+        key = f"{probation.topic}|{probation.entity}".encode()
+        return OutMessage(
+            self.state_topic, key, orjson.dumps(probation.snapshot()), probation.partition
+        )

@@ -26,11 +26,13 @@ import numpy.typing as npt
 from detectors.adaptive import adapt
 from detectors.base import DetectorError
 from detectors.pipeline import contribution_rows
-from stream_app.entity_state import EntityState, PendingRows
+from stream_app.entity_state import EntityState, PendingRows, RowQueue
 from stream_app.ingest import IngestError, Rows, parse_readings
 from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import ActiveModel, ModelStore
 from stream_app.outputs import Outputs
+from stream_app.probation import Probation, graduate
+from stream_app.scoring import picked_rows, score_in_chunks, top_channels
 from stream_app.settings import AlertPolicy, WorkerSettings
 
 __all__ = ["CycleResult", "InMessage", "Processor", "dataset_of_topic"]
@@ -39,9 +41,7 @@ log = logging.getLogger(__name__)
 
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
-_SCORE_CHUNK = 8192
-# Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
-Picked = list[tuple[PendingRows, list[tuple[int, int]]]]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -63,6 +63,8 @@ class CycleResult:
     detector_calls: list[tuple[str, str, float, int]] = field(default_factory=list)
     # Alerts resolved because their entity went silent.
     stale_resolved: int = 0
+    # Entities whose probation ended with a model of their own this cycle.
+    learned: int = 0
 
 
 def dataset_of_topic(topic: str) -> str | None:
@@ -91,6 +93,8 @@ class Processor:
         self.clock = clock
         self.monotonic = monotonic
         self.entities: dict[tuple[str, str], EntityState] = {}
+        # Entities learning their own model (UNKNOWN_ENTITY=learn), until they graduate.
+        self.probations: dict[tuple[str, str], Probation] = {}
         self.out = Outputs(
             settings.state_topic_name(), policy.top_channels, settings.deadletter_max_raw_bytes
         )
@@ -103,11 +107,22 @@ class Processor:
         ingested_at = self.clock()
         seen_at = self.monotonic()
         touched: dict[tuple[str, str], EntityState] = {}
+        learning: dict[tuple[str, str], Probation] = {}
         for message in messages:
             state = self._queue(message, result)
-            if state is not None:
-                state.last_seen = seen_at
+            if state is None:
+                continue
+            state.last_seen = seen_at
+            if isinstance(state, Probation):
+                learning[(state.dataset, state.entity)] = state
+            else:
                 touched[(state.dataset, state.entity)] = state
+        for key, probation in learning.items():
+            graduated = self._advance(probation, result)
+            if graduated is not None:
+                touched[key] = graduated
+            elif self.probations.get(key) is probation:
+                result.outputs.append(self.out.probation(probation))
         groups: dict[int, list[EntityState]] = defaultdict(list)
         for state in touched.values():
             groups[id(state.model)].append(state)
@@ -154,7 +169,7 @@ class Processor:
         result.dead_letter_examples.setdefault(kind, reason)
         result.outputs.append(self.out.dead_letter(message, f"{kind}: {reason}", self.clock()))
 
-    def _queue(self, message: InMessage, result: CycleResult) -> EntityState | None:
+    def _queue(self, message: InMessage, result: CycleResult) -> EntityState | Probation | None:
         try:
             rows = parse_readings(message.value, self.settings.max_reading_bytes)
         except IngestError as exc:
@@ -166,7 +181,9 @@ class Processor:
             reason = f"dataset {rows.dataset!r} on the topic of {topic_dataset!r}"
             self._dead(message, "dataset_mismatch", reason, result, entity)
             return None
-        state = self._state_for(rows, message)
+        state: EntityState | Probation | None = self._state_for(rows, message)
+        if state is None and self.settings.unknown_entity == "learn":
+            state = self._probation_for(rows, message)
         if state is None:
             policy = self.settings.unknown_entity
             reason = f"no model for {rows.dataset}/{entity} (policy {policy})"
@@ -188,7 +205,7 @@ class Processor:
         return state
 
     def _seq_check(
-        self, state: EntityState, rows: Rows, message: InMessage, result: CycleResult
+        self, state: RowQueue, rows: Rows, message: InMessage, result: CycleResult
     ) -> int:
         """How many leading rows cannot be taken (dead-lettered); counts gaps."""
         last = state.pending_last_seq
@@ -228,7 +245,7 @@ class Processor:
     def _state_for(self, rows: Rows, message: InMessage) -> EntityState | None:
         key = (rows.dataset, rows.entity)
         state = self.entities.get(key)
-        if state is not None:
+        if state is not None or key in self.probations:
             return state
         model = self.store.for_entity(rows.dataset, rows.entity)
         if model is None:
@@ -237,6 +254,57 @@ class Processor:
             rows.dataset, rows.entity, message.topic, message.partition, model, self.policy
         )
         self.entities[key] = state
+        return state
+
+    # -- cold start ------------------------------------------------------------------
+
+    def _probation_for(self, rows: Rows, message: InMessage) -> Probation:
+        key = (rows.dataset, rows.entity)
+        probation = self.probations.get(key)
+        if probation is None:
+            probation = Probation(
+                rows.dataset, rows.entity, message.topic, message.partition, rows.channels
+            )
+            self.probations[key] = probation
+            config = self.settings.cold_start_config()
+            log.info(
+                "%s/%s has no model: learning %s (window %d) from its first %d readings",
+                rows.dataset, rows.entity, config.detector, config.window,
+                self.settings.cold_start_rows,
+            )  # fmt: skip
+        return probation
+
+    def _advance(self, probation: Probation, result: CycleResult) -> EntityState | None:
+        """Hold this cycle's rows; once the probation is full, the entity's new state, with
+        the rows beyond it pending for scoring in this cycle."""
+        wanted = self.settings.cold_start_rows
+        leftover = probation.take(wanted)
+        if probation.held < wanted:
+            return None
+        key = (probation.dataset, probation.entity)
+        try:
+            state = graduate(
+                probation, wanted, self.store, self.settings.cold_start_config(), self.policy
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever the data does to training
+            reason = (
+                f"learning a model for {probation.dataset}/{probation.entity} failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            seen = (probation.dataset, probation.entity, type(exc).__name__)
+            if seen not in self._failed_logged:
+                self._failed_logged.add(seen)
+                log.error("%s; it learns again from its next readings", reason, exc_info=exc)
+            for pending in leftover:
+                self._dead(pending.message, "internal", reason, result, probation.entity)
+                result.readings[probation.dataset] -= pending.count
+                probation.last_seq = pending.first_seq + pending.count - 1
+            probation.restart()
+            return None
+        del self.probations[key]
+        self.entities[key] = state
+        state.pending = leftover
+        result.learned += 1
         return state
 
     # -- scoring ---------------------------------------------------------------------
@@ -250,15 +318,15 @@ class Processor:
         A plain model's call gives scores; an adaptive model's gives contributions, which
         each entity then judges against its own statistics (`score_windows`'s rule)."""
         model = states[0].model
-        prepared: list[tuple[EntityState, list[int], Float32Array]] = []
+        prepared: list[tuple[EntityState, list[int], Float32Array, BoolArray | None]] = []
         for state in states:
             try:
-                positions, windows = self._append(state)
+                positions, windows, flags = self._append(state)
             except Exception as exc:  # noqa: BLE001 - see _fail
                 self._fail(state, exc, result)
                 continue
-            prepared.append((state, positions, windows))
-        with_windows = [w for _, _, w in prepared if len(w)]
+            prepared.append((state, positions, windows, flags))
+        with_windows = [w for _, _, w, _ in prepared if len(w)]
         outputs: list[Float64Array | None]
         try:
             if not with_windows:
@@ -266,11 +334,11 @@ class Processor:
             else:
                 joined = with_windows[0] if len(with_windows) == 1 else np.concatenate(with_windows)
                 everything = self._timed_call(model, joined, result)
-                bounds = np.cumsum([0] + [len(w) for _, _, w in prepared])
+                bounds = np.cumsum([0] + [len(w) for _, _, w, _ in prepared])
                 outputs = [everything[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         except Exception:  # noqa: BLE001 - retried per entity below
             outputs = [None] * len(prepared)
-        for (state, positions, windows), part in zip(prepared, outputs, strict=True):
+        for (state, positions, windows, flags), part in zip(prepared, outputs, strict=True):
             try:
                 if part is None:
                     part = self._timed_call(model, windows, result) if len(windows) else None
@@ -282,7 +350,14 @@ class Processor:
                         part, state.adaptive, model.model.adaptation, model.threshold,
                         channel_scores=self.policy.top_channels > 0,
                     )  # fmt: skip
-                self._finish(state, positions, part, windows, channel_scores, ingested_at, result)
+                health = model.model.health
+                if part is not None and flags is not None and health is not None:
+                    part, channel_scores = health.apply(
+                        part, flags, model.threshold, channel_scores
+                    )
+                self._finish(
+                    state, positions, part, windows, channel_scores, ingested_at, result, flags
+                )
             except Exception as exc:  # noqa: BLE001 - see _fail
                 self._fail(state, exc, result)
 
@@ -292,7 +367,7 @@ class Processor:
         """Scores of the windows, or an adaptive model's contributions (n, C)."""
         started = time.perf_counter()
         if model.model.adaptation is None:
-            out = _score(model, windows)
+            out = score_in_chunks(model.model.detector, windows)
         else:
             out = contribution_rows(model.model.detector, windows)
         seconds = time.perf_counter() - started
@@ -314,20 +389,28 @@ class Processor:
         state.pending.clear()
         self.entities.pop((state.dataset, state.entity), None)
 
-    def _append(self, state: EntityState) -> tuple[list[int], Float32Array]:
-        """Put the pending rows into the window; (scored row positions, their windows)."""
+    def _append(self, state: EntityState) -> tuple[list[int], Float32Array, BoolArray | None]:
+        """Put the pending rows into the window; (scored row positions, their windows, the
+        sensor-health flags of their readings when the model has the rules)."""
         values, offsets = state.pending_values()
         normalised = state.model.model.normalizer.transform(values)
         count_before = state.buffer.count
         first_ready, windows = state.buffer.append(values, normalised, offsets)
         positions = list(range(first_ready, len(values)))
+        health = state.model.model.health
+        flags = None
+        if health is not None and positions:
+            ready = len(positions)
+            flags = health.flags(state.buffer.newest_raw(ready + health.context), ready)
         stride = self.settings.stride
         if stride > 1 and positions:
             keep = state.model.window - 1
             selected = [i for i in positions if (count_before + i - keep) % stride == 0]
             windows = windows[[i - first_ready for i in selected]]
+            if flags is not None:
+                flags = flags[[i - first_ready for i in selected]]
             positions = selected
-        return positions, windows
+        return positions, windows, flags
 
     def _finish(
         self,
@@ -338,6 +421,7 @@ class Processor:
         channel_scores: Float64Array | None,
         ingested_at: str,
         result: CycleResult,
+        flags: BoolArray | None = None,
     ) -> None:
         """Scores and alert steps of one entity; added to `result` only when all are built."""
         if scores is None or not positions:
@@ -348,14 +432,16 @@ class Processor:
         verdicts = model.model.threshold.decide(scores)
         ratio, threshold = self.policy.open_ratio, model.threshold
         far_above = ratio * threshold if ratio > 0 and threshold > 0 else math.inf
-        tops = self._top_channels(model, windows, verdicts, channel_scores)
+        tops = top_channels(
+            model, windows, verdicts, self.policy.top_channels, channel_scores, flags
+        )
         scored_at = self.clock()
         # Python lists for the per-score loops: indexing numpy per element costs ~100 ns more.
         score_list: list[float] = scores.tolist()
         flag_list: list[bool] = verdicts.tolist()
         outputs: list[OutMessage] = []
         arrivals: list[tuple[int, int]] = []
-        for pending, picked in self._picked(state, positions):
+        for pending, picked in picked_rows(state.pending, positions, self.settings.stride):
             arrivals.append((pending.timestamp_ms, len(picked)))
             outputs.extend(
                 self.out.scores(
@@ -391,58 +477,6 @@ class Processor:
         state.last_seq = state.pending_last_seq
         state.pending.clear()
 
-    def _picked(self, state: EntityState, positions: list[int]) -> Picked:
-        """The scored rows of each pending message: (row in message, index in scores)."""
-        out: Picked = []
-        contiguous = self.settings.stride == 1
-        first_ready = positions[0]
-        by_position = {} if contiguous else dict(zip(positions, range(len(positions)), strict=True))
-        row = 0
-        for pending in state.pending:
-            n = pending.count
-            if contiguous:  # every row from the first ready one on is scored, in order
-                start = max(row, first_ready)
-                picked = [(p - row, p - first_ready) for p in range(start, row + n)]
-            else:
-                picked = [
-                    (p - row, by_position[p]) for p in range(row, row + n) if p in by_position
-                ]
-            row += n
-            if picked:
-                out.append((pending, picked))
-        return out
-
-    def _top_channels(
-        self,
-        model: ActiveModel,
-        windows: Float32Array,
-        verdicts: npt.NDArray[np.bool_],
-        channel_scores: Float64Array | None = None,
-    ) -> dict[int, list[tuple[str, float]]]:
-        """Top channels of the anomalous windows only: attribution costs a detector call,
-        except for an adaptive model, whose per-channel scores are at hand."""
-        k = self.policy.top_channels
-        if k == 0 or not verdicts.any():
-            return {}
-        flagged = np.flatnonzero(verdicts)
-        if channel_scores is not None:
-            if channel_scores.shape[1] != len(model.channels):
-                return {}  # a detector that cannot attribute: one column of scores
-            contributions = channel_scores[flagged]
-        else:
-            try:
-                contributions = model.model.detector.contributions(
-                    np.ascontiguousarray(windows[flagged])
-                )
-            except DetectorError:
-                return {}
-        names = model.channels
-        out = {}
-        for index, row in zip(flagged.tolist(), contributions, strict=True):
-            order = np.argsort(-row)[:k]
-            out[index] = [(names[i], float(row[i])) for i in order if np.isfinite(row[i])]
-        return out
-
     # -- lifecycle -------------------------------------------------------------------
 
     def apply_model_swaps(self) -> list[str]:
@@ -463,7 +497,12 @@ class Processor:
         ]
         for key in gone:
             del self.entities[key]
-        return len(gone)
+        learning = [
+            k for k, p in self.probations.items() if p.topic == topic and p.partition == partition
+        ]
+        for key in learning:
+            del self.probations[key]
+        return len(gone) + len(learning)
 
     def snapshots_of(self, topic: str, partition: int) -> list[OutMessage]:
         """Snapshots of every entity of a partition (to refill a recreated state topic)."""
@@ -471,16 +510,8 @@ class Processor:
             self.out.snapshot(s)
             for s in self.entities.values()
             if s.topic == topic and s.partition == partition
+        ] + [
+            self.out.probation(p)
+            for p in self.probations.values()
+            if p.topic == topic and p.partition == partition
         ]
-
-
-def _score(model: ActiveModel, windows: Float32Array) -> Float64Array:
-    detector = model.model.detector
-    if len(windows) <= _SCORE_CHUNK:
-        return detector.score(windows)
-    return np.concatenate(
-        [
-            detector.score(windows[i : i + _SCORE_CHUNK])
-            for i in range(0, len(windows), _SCORE_CHUNK)
-        ]
-    )

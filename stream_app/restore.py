@@ -9,6 +9,7 @@ alert state cannot be rebuilt that way and starts closed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ import numpy.typing as npt
 from stream_app.entity_state import EntityState
 from stream_app.ingest import IngestError, Rows, parse_readings
 from stream_app.messages import InMessage
+from stream_app.probation import Probation
 from stream_app.processor import Processor
 
 __all__ = ["rebuild_without_snapshots", "restore_from_snapshots"]
+
+log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -36,7 +40,11 @@ def restore_from_snapshots(
     """Rebuild a partition's entities from their snapshots and the readings before the
     committed offset (`history`); returns how many entities were restored."""
     states: dict[str, tuple[EntityState, dict[str, Any]]] = {}
+    learning: dict[str, tuple[Probation, dict[str, Any]]] = {}
     for entity, snap in snapshots.items():
+        if snap.get("probation") is not None:
+            learning[entity] = (Probation.restored(snap, topic, partition), snap)
+            continue
         served = Path(str(snap.get("model", ""))).parent.name or None  # .../<detector>/v<N>
         model = processor.store.for_entity(str(snap["dataset"]), entity, prefer=served)
         if model is None:
@@ -51,6 +59,9 @@ def restore_from_snapshots(
     appended = dict.fromkeys(states, -1)  # last seq put back per entity
     for message in history:
         rows = _parse(message)
+        if rows is not None and rows.entity in learning:
+            _hold(*learning[rows.entity], rows, message)
+            continue
         found = states.get(rows.entity) if rows is not None else None
         if rows is None or found is None:
             continue
@@ -78,7 +89,18 @@ def restore_from_snapshots(
         state.last_seq = int(snap["last_seq"])
         state.last_seen = seen_at
         processor.entities[(state.dataset, state.entity)] = state
-    return len(states)
+    for probation, snap in learning.values():
+        probation.last_seq = int(snap["last_seq"])
+        probation.last_seen = seen_at
+        if probation.held < int(snap["count"]):
+            log.warning(
+                "%s/%s: %d of the %d readings its probation held are gone from %s "
+                "(retention?); it goes on learning from the next ones",
+                probation.dataset, probation.entity, int(snap["count"]) - probation.held,
+                int(snap["count"]), topic,
+            )  # fmt: skip
+        processor.probations[(probation.dataset, probation.entity)] = probation
+    return len(states) + len(learning)
 
 
 def rebuild_without_snapshots(
@@ -114,6 +136,23 @@ def rebuild_without_snapshots(
         state.last_seen = seen_at
         processor.entities[(state.dataset, state.entity)] = state
     return len(states)
+
+
+def _hold(probation: Probation, snap: dict[str, Any], rows: Rows, message: InMessage) -> None:
+    """Put back the rows a probation had held: from its first offset to its last seq."""
+    start = snap["window_start_offset"]
+    if start is None or message.offset < start or rows.dataset != probation.dataset:
+        return
+    values = probation.in_model_order(rows)
+    if isinstance(values, str):
+        return  # dead-lettered when it was first read
+    array = np.array([values], dtype=np.float64) if isinstance(values, list) else values
+    first = max(rows.first_seq, probation.last_seq + 1)
+    last = min(rows.first_seq + len(rows) - 1, int(snap["last_seq"]))
+    if last < first:
+        return
+    probation.hold(array[first - rows.first_seq : last - rows.first_seq + 1], message.offset)
+    probation.last_seq = last
 
 
 def _parse(message: InMessage) -> Rows | None:

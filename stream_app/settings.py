@@ -7,10 +7,12 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.registry import DETECTORS
+from detectors.pipeline import TrainConfig
+from detectors.registry import DEFAULT_ADAPTIVE, DEFAULT_DETECTOR, DETECTORS, detector_class
+from detectors.thresholds import THRESHOLDS
 from schemas.topics import parse_topic_selection
 
 __all__ = ["AlertPolicy", "WorkerSettings"]
@@ -70,9 +72,18 @@ class WorkerSettings(BaseSettings):
     # One cycle reads at most this many messages, waiting up to batch_wait_ms for them.
     batch_max_messages: int = Field(default=5000, ge=1)
     batch_wait_ms: int = Field(default=20, ge=0)
-    # Readings of an entity with no model of its own: dead-letter them, or score them
-    # with the dataset's shared model (models/<dataset>/_default/...) when there is one.
-    unknown_entity: Literal["deadletter", "dataset"] = "dataset"
+    # Readings of an entity with no model of its own: dead-letter them, score them with
+    # the dataset's shared model (models/<dataset>/_default/...) when there is one, or
+    # learn the entity's own model from its first `cold_start_rows` readings (`learn`).
+    unknown_entity: Literal["deadletter", "dataset", "learn"] = "dataset"
+    # Cold start (`unknown_entity=learn`): how many readings an entity's probation takes,
+    # and what is trained on them, as `anomstream train --cold-start` would (the model is
+    # saved under models_dir like any other, so restarts and other workers serve it).
+    cold_start_rows: int = Field(default=2000, ge=10)
+    cold_start_detector: str = DEFAULT_DETECTOR
+    cold_start_window: int = Field(default=100, ge=2)
+    cold_start_threshold: str = "pot"
+    cold_start_adaptive: bool = DEFAULT_ADAPTIVE
     # Threads for torch's CPU kernels. One per worker: librdkafka and the engine need the
     # other cores, and oversubscribed torch ran 20-40x slower on a 2-core machine.
     torch_threads: int = Field(default=1, ge=1)
@@ -114,12 +125,50 @@ class WorkerSettings(BaseSettings):
     # Dead letters are summarised in the log (per reason and entity) at most this often.
     deadletter_log_interval_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("detector")
+    @field_validator("detector", "cold_start_detector")
     @classmethod
     def _known_detector(cls, value: str | None) -> str | None:
         if value is not None and value not in DETECTORS:
             raise ValueError(f"unknown detector {value!r}; known: {', '.join(DETECTORS)}")
         return value
+
+    @field_validator("cold_start_detector")
+    @classmethod
+    def _quick_to_train(cls, value: str) -> str:
+        if detector_class(value).uses_torch:
+            # A probation trains inside the worker's cycle: seconds, not a deep model's minutes.
+            raise ValueError(
+                f"{value} trains for minutes, too long for the worker's cycle: train it with "
+                "`anomstream train` and let the worker serve it"
+            )
+        return value
+
+    @field_validator("cold_start_threshold")
+    @classmethod
+    def _known_threshold(cls, value: str) -> str:
+        if value not in THRESHOLDS:
+            raise ValueError(f"unknown threshold {value!r}; known: {', '.join(THRESHOLDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _probation_fills_a_window(self) -> WorkerSettings:
+        # train() needs windows for both fitting and the validation tail.
+        if self.unknown_entity == "learn" and self.cold_start_rows < 2 * self.cold_start_window:
+            raise ValueError(
+                f"cold_start_rows={self.cold_start_rows} is too few for windows of "
+                f"{self.cold_start_window}: at least {2 * self.cold_start_window}"
+            )
+        return self
+
+    def cold_start_config(self) -> TrainConfig:
+        """What an entity's probation trains: `anomstream train`'s defaults otherwise."""
+        return TrainConfig(
+            detector=self.cold_start_detector,
+            params={"seed": 0},
+            window=self.cold_start_window,
+            threshold={"kind": self.cold_start_threshold},
+            adaptive={} if self.cold_start_adaptive else None,
+        )
 
     @field_validator("topics")
     @classmethod

@@ -77,6 +77,10 @@ class WindowBuffer:
             self._offsets[:keep] = self._offsets[tail]
         self._end = keep
 
+    def newest_raw(self, rows: int) -> Float64Array:
+        """The newest `rows` raw rows (fewer when fewer are held), oldest first; a view."""
+        return self._raw[max(self._end - rows, 0) : self._end]
+
     def held_raw(self) -> Float64Array:
         """The raw rows of the current window (at most window - 1 of them are kept)."""
         keep = min(self.window - 1, self._end, self.count)

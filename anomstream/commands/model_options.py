@@ -101,6 +101,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="adaptive setting: span, hold, max_freeze, floor (readings; implies --adaptive)",
     )
+    parser.add_argument(
+        "--health",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sensor-health rules: a channel that goes missing, or repeats one exact value "
+        "for 10 readings where training never held still, is an anomaly "
+        "(detectors/sensor_health.py; default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the detector's random seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -153,4 +161,5 @@ def train_config(args: argparse.Namespace) -> Any:
         window=args.window,
         train_stride=args.train_stride,
         threshold={"kind": args.threshold},
+        health=args.health,
     )

@@ -105,6 +105,9 @@ class EntityData:
     train: Split
     test: Split
     root_causes: tuple[RootCause, ...] = ()
+    # The test split goes on where the training split ends (a cold start's probation), so
+    # its first windows may reach back into it.
+    test_follows_train: bool = False
 
     def split(self, name: Literal["train", "test"]) -> Split:
         return self.train if name == "train" else self.test

@@ -3,7 +3,8 @@
 Streaming benchmarks give a detector a probationary period: it learns from the first N
 readings of the stream and is judged on the rest. `cold_start` re-splits each entity that
 way, so `anomstream evaluate csv --cold-start N` scores one CSV the way a stream with no
-history would be scored. The stream is the test split, preceded by the training split
+history would be scored (its first windows reach back into the probation, as the stream
+worker's do: `test_follows_train`). The stream is the test split, preceded by the training split
 when that one is labelled too (a CSV), so no labelled row is left out of it.
 """
 
@@ -51,4 +52,6 @@ def cold_start(data: EntityData, rows: int) -> EntityData:
         for c in data.root_causes
         if c.end + shift >= 0
     )
-    return dataclasses.replace(data, train=new_train, test=new_test, root_causes=causes)
+    return dataclasses.replace(
+        data, train=new_train, test=new_test, root_causes=causes, test_follows_train=True
+    )
