@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup check format test unit integration faults broker broker-stop replay-synthetic demo worker
+.PHONY: setup check format test unit integration faults docker images broker broker-stop replay-synthetic demo worker
 
 setup:  ## install everything: Debian packages, virtualenv, torch, the project, Kafka jars
 	scripts/setup
@@ -27,6 +27,12 @@ integration:  ## the integration tests alone, against a real broker
 
 faults:  ## the fault tests alone: broker outages, poison input, lost topics, bad models
 	$(BIN)/pytest tests/faults
+
+docker:  ## the docker compose tests alone: images built here, the stack run and checked
+	$(BIN)/pytest tests/docker
+
+images:  ## build every image compose runs without a registry, and point .env at them
+	deploy/docker/build-images
 
 broker:  ## start the local Kafka broker on 127.0.0.1:9092 and create the topics
 	deploy/kafka/kafka-local start

@@ -38,5 +38,16 @@ def detector_class(name: str) -> type[Detector]:
     except KeyError:
         raise DetectorError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
     module_name, _, class_name = target.partition(":")
-    cls: type[Detector] = getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        # An image built with TORCH=none, or an install without torch: the classic
+        # detectors work, the deep ones say what they need.
+        raise DetectorError(
+            f"{name} runs on PyTorch, which is not installed here: pip install torch "
+            "(or build the image with TORCH=index)"
+        ) from None
+    cls: type[Detector] = getattr(module, class_name)
     return cls

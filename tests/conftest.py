@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
-from kafka_helpers import KAFKA_IMAGE, KAFKA_LOCAL, docker_answers, free_port, kafka_local_env
+from docker_stack import Images, build_images
+from kafka_helpers import (
+    KAFKA_IMAGE,
+    KAFKA_LOCAL,
+    docker_answers,
+    docker_kafka,
+    free_port,
+    image_present,
+    kafka_local_env,
+)
 from local_kafka import LocalKafka
 
 from schemas import ALERTS_TOPIC, TopicSettings, scores_topic, topic_specs
@@ -46,6 +55,7 @@ def real_data_dir() -> Callable[[str], Path]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     integration = Path(__file__).parent / "integration"
     faults = Path(__file__).parent / "faults"
+    docker = Path(__file__).parent / "docker"
     for item in items:
         parents = Path(str(item.fspath)).parents
         if integration in parents:
@@ -53,6 +63,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if faults in parents:
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.faults)
+        if docker in parents:
+            item.add_marker(pytest.mark.docker)
 
 
 @dataclass(frozen=True)
@@ -64,14 +76,17 @@ class Broker:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """KAFKA_BOOTSTRAP if set; else Kafka in Docker if a daemon answers; else kafka-local."""
+    """KAFKA_BOOTSTRAP if set; else Kafka in Docker (testcontainers) if a daemon answers and
+    the Kafka image is here already (nothing is pulled); else kafka-local. ANOMSTREAM_TEST_BROKER
+    =docker or =local insists on one."""
+    choice = os.environ.get("ANOMSTREAM_TEST_BROKER", "auto")
     if given := os.environ.get("KAFKA_BOOTSTRAP"):
         yield Broker(given, None)
-    elif docker_answers():
-        from testcontainers.community.kafka import KafkaContainer
-
-        with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
-            yield Broker(kafka.get_bootstrap_server(), None)
+    elif choice == "docker" or (
+        choice == "auto" and docker_answers() and image_present(KAFKA_IMAGE)
+    ):
+        with docker_kafka() as bootstrap:
+            yield Broker(bootstrap, None)
     else:
         env = kafka_local_env(tmp_path_factory.mktemp("kafka"), free_port(), free_port())
         started = subprocess.run(
@@ -83,6 +98,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             yield Broker(started.stdout.strip().splitlines()[-1], env)
         finally:
             subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def images() -> Images:
+    """The images compose runs, built here once a session (tests/docker); skips without a
+    Docker daemon, debootstrap or compose v2."""
+    return build_images()
 
 
 @pytest.fixture

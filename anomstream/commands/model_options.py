@@ -134,7 +134,11 @@ def train_config(args: argparse.Namespace) -> Any:
     from detectors.pipeline import TrainConfig, check_detector_params
 
     params: dict[str, Any] = {"seed": args.seed, **dict(args.param)}
-    if detector_class(args.detector).uses_torch:
+    try:
+        deep = detector_class(args.detector).uses_torch
+    except DetectorError as exc:
+        raise CliError(str(exc)) from None
+    if deep:
         params.setdefault("device", args.device)
         params.setdefault("progress", not args.no_progress)
     try:

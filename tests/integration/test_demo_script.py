@@ -26,6 +26,7 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
+    assert "broker: deploy/kafka/kafka-local (PIPELINE_NO_DOCKER is set)" in out
     assert list((tmp_path / "run" / "models" / "synthetic").iterdir()), "models trained"
     # 4 sensors x 1500 readings, each but the first window-1 of a sensor scored.
     summary = dict(
@@ -51,15 +52,28 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
     assert status.returncode == 0
 
 
-def test_the_demo_stops_the_broker_it_started(tmp_path: Path) -> None:
+def test_a_docker_without_compose_v2_gets_kafka_local_and_its_broker_is_stopped(
+    tmp_path: Path,
+) -> None:
+    # A Docker daemon that answers, with a docker CLI that has no compose v2 plugin: the
+    # demo once died here with `unknown shorthand flag: 'd' in -d` (exit 125).
+    fake = tmp_path / "bin" / "docker"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in info) exit 0 ;; esac\n'
+        "echo \"unknown shorthand flag: 'd' in -d\" >&2\n"
+        "exit 125\n"
+    )
+    fake.chmod(0o755)
     env = {
         **kafka_local_env(tmp_path / "kafka", free_port(), free_port()),
         "PIPELINE_DIR": str(tmp_path / "run"),
         "PIPELINE_LIMIT": "1000",
         "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
         "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
-        "PIPELINE_NO_DOCKER": "1",
     }
+    env["PATH"] = f"{fake.parent}:{env['PATH']}"
     try:
         done = subprocess.run(
             [str(REPO_ROOT / "scripts" / "demo"), "synthetic", "pca"],
@@ -67,6 +81,7 @@ def test_the_demo_stops_the_broker_it_started(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "broker: deploy/kafka/kafka-local (docker has no compose v2 plugin)" in done.stdout
         assert "stopping the broker this demo started" in done.stdout
         status = subprocess.run(
             [str(KAFKA_LOCAL), "status"], env=env, capture_output=True, check=False

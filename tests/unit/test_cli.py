@@ -144,3 +144,26 @@ def test_defaults_appear_in_a_subcommand_help(capsys: pytest.CaptureFixture[str]
     assert "(larger trains faster) (default 1)" in text
     assert "the detector's random seed (default 0)" in text
     assert "(default pot)" in text and "(default pot) (default" not in text
+
+
+def test_a_deep_detector_without_torch_is_one_line_saying_what_it_needs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # As in an image built with TORCH=none: importing a deep detector's module fails on torch.
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_torch(name: str, package: str | None = None) -> object:
+        if name == "detectors.lstm_ed":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", without_torch)
+    status = main(["train", "synthetic", "--detector", "lstm_ed", "--models-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and "\n" not in err, err
+    assert err == (
+        "anomstream train: error: lstm_ed runs on PyTorch, which is not installed here: "
+        "pip install torch (or build the image with TORCH=index)"
+    )

@@ -30,21 +30,22 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    # Settings in the caller's environment would override the defaults under test.
+def compose_config(*args: str) -> dict[str, Any]:
+    """`docker compose config` with the defaults under test: settings in the caller's
+    environment, or a .env from deploy/docker/build-images, would override them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
     result = subprocess.run(
-        ["docker", "compose", "config", "--format", "json"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        ["docker", "compose", "--env-file", os.devnull, *args, "config", "--format", "json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return compose_config()
 
 
 def test_kafka_is_the_same_version_as_kafka_local(compose: dict[str, Any]) -> None:
@@ -80,14 +81,48 @@ PYTHON_SERVICES = ("train", "worker", "exporter", "replay")
 
 @pytest.fixture(scope="module")
 def compose_with_profiles() -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
+    return compose_config("--profile", "replay", "--profile", "grafana")
+
+
+def test_every_published_port_is_on_loopback(compose_with_profiles: dict[str, Any]) -> None:
+    published = [
+        (name, port)
+        for name, service in compose_with_profiles["services"].items()
+        for port in service.get("ports", [])
+    ]
+    assert published, "the stack publishes its ports"
+    assert all(port["host_ip"] == "127.0.0.1" for _, port in published), published
+
+
+def test_grafana_is_provisioned_but_only_started_with_its_profile(
+    compose: dict[str, Any], compose_with_profiles: dict[str, Any]
+) -> None:
+    assert "grafana" not in compose["services"]
+    grafana = compose_with_profiles["services"]["grafana"]
+    assert grafana["profiles"] == ["grafana"]
+    mounted = {volume["target"] for volume in grafana["volumes"]}
+    assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= mounted
+
+
+def test_the_images_can_be_the_locally_built_ones() -> None:
+    env = {
+        "ANOMSTREAM_IMAGE": "anomstream:local",
+        "ANOMSTREAM_KAFKA_IMAGE": "anomstream-kafka:3.9.1",
+        "ANOMSTREAM_PROMETHEUS_IMAGE": "anomstream-prometheus:2.42.0",
+    }
     result = subprocess.run(
-        ["docker", "compose", "--profile", "replay", "config", "--format", "json"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+        ["docker", "compose", "--env-file", os.devnull, "config", "--format", "json"],
+        cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    config: dict[str, Any] = json.loads(result.stdout)
-    return config
+    services = json.loads(result.stdout)["services"]
+    assert {services[s]["image"] for s in ("kafka", "create-topics")} == {
+        env["ANOMSTREAM_KAFKA_IMAGE"]
+    }
+    assert services["prometheus"]["image"] == env["ANOMSTREAM_PROMETHEUS_IMAGE"]
+    assert {services[s]["image"] for s in ("train", "worker", "exporter")} == {
+        env["ANOMSTREAM_IMAGE"]
+    }
 
 
 def test_python_services_run_real_subcommands_with_valid_settings(
@@ -133,14 +168,8 @@ def _debian_prometheus_version() -> str:
 
 
 def test_the_gpu_override_is_valid_and_asks_for_a_gpu() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
-    result = subprocess.run(
-        ["docker", "compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml",
-         "config", "--format", "json"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    worker = json.loads(result.stdout)["services"]["worker"]
+    gpu = compose_config("-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml")
+    worker = gpu["services"]["worker"]
     assert worker["environment"]["ANOMSTREAM_WORKER_DEVICE"] == "cuda"
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
