@@ -45,6 +45,7 @@ __all__ = [
     "HealthReport",
     "ModelSummary",
     "gather",
+    "group_lag",
     "model_summary",
     "open_alert_ids",
     "reading_rows",
@@ -300,7 +301,9 @@ def _unreachable(options: HealthOptions, reason: str | None) -> HealthError:
     )
 
 
-def _lag(group_consumer: Consumer, topic: str, parts: list[int], timeout_s: float) -> int | None:
+def group_lag(
+    group_consumer: Consumer, topic: str, parts: list[int], timeout_s: float
+) -> int | None:
     """End offsets minus the group's committed offsets over the topic's partitions; a
     partition without a committed offset counts from its first retained record."""
     if not parts:
@@ -443,7 +446,9 @@ def gather(options: HealthOptions, now: datetime | None = None) -> HealthReport:
                     readings=readings,
                     scores=scores,
                     anomalies=anomalies,
-                    lag=_lag(group_consumer, topic, partitions[topic], options.connect_timeout_s),
+                    lag=group_lag(
+                        group_consumer, topic, partitions[topic], options.connect_timeout_s
+                    ),
                     open_alerts=open_alert_ids(alerts, dataset),
                     dead_letters=dead_sources.count(topic),
                     models=models[dataset],

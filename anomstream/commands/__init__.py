@@ -17,6 +17,7 @@ from anomstream.commands import (
     tail_cmd,
     topics_cmd,
     train_cmd,
+    ui_cmd,
     worker_cmd,
 )
 
@@ -42,4 +43,5 @@ COMMANDS: tuple[Command, ...] = (
     tail_cmd,
     report_cmd,
     health_cmd,
+    ui_cmd,
 )

@@ -30,7 +30,8 @@ class Stack:
 
     def __init__(self, images: Images, tmp_path: Path) -> None:
         self.project = f"anomstream-test-{uuid.uuid4().hex[:8]}"
-        self.ports = {name: free_port() for name in ("KAFKA", "WORKER", "EXPORTER", "PROMETHEUS")}
+        services = ("KAFKA", "WORKER", "EXPORTER", "PROMETHEUS", "UI")
+        self.ports = {name: free_port() for name in services}
         settings = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
         self.env = {
             **settings,
@@ -89,7 +90,7 @@ def test_compose_up_scores_a_replay_from_the_host_and_prometheus_scrapes_both_se
     ps = stack.compose("ps", "--format", "json").stdout
     listed = [json.loads(line) for line in ps.splitlines() if line.strip()]
     health = {s["Service"]: s["Health"] for s in listed}
-    assert health == {s: "healthy" for s in ("kafka", "worker", "exporter", "prometheus")}
+    assert health == {s: "healthy" for s in ("kafka", "worker", "exporter", "prometheus", "ui")}
     published = {(p["URL"], p["PublishedPort"]) for s in listed for p in s["Publishers"]}
     assert {url for url, port in published if port} == {"127.0.0.1"}, "loopback only"
 
@@ -124,6 +125,13 @@ def test_compose_up_scores_a_replay_from_the_host_and_prometheus_scrapes_both_se
     opened = [json.loads(a) for a in alerts.stdout.splitlines() if '"opened"' in a]
     assert opened and {a["dataset"] for a in opened} == {"synthetic"}
 
+    # The web view in its container lists the replayed sensors and their alerts.
+    with urllib.request.urlopen(stack.url("UI", "/api/v1/entities"), timeout=10) as response:  # noqa: S310
+        listed = json.load(response)
+    assert listed["total"] == ENTITIES and listed["open_alerts"] >= 0
+    with urllib.request.urlopen(stack.url("UI", "/api/v1/alerts"), timeout=10) as response:  # noqa: S310
+        assert {a["alert_id"] for a in json.load(response)} >= {a["alert_id"] for a in opened}
+
     with urllib.request.urlopen(stack.url("WORKER", "/healthz"), timeout=10) as response:  # noqa: S310
         assert response.status == 200
     with urllib.request.urlopen(stack.url("EXPORTER", "/metrics"), timeout=10) as response:  # noqa: S310
@@ -141,6 +149,7 @@ def test_make_demo_runs_kafka_with_compose_when_its_image_is_here(
         "PIPELINE_LIMIT": "2000",
         "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
         "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
+        "ANOMSTREAM_UI_PORT": str(free_port()),
         # No kafka-local of this test's may be running for compose to be chosen.
         "KAFKA_LOCAL_DIR": str(tmp_path / "no-kafka-local"),
     }

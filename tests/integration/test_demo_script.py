@@ -18,6 +18,7 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
         "PIPELINE_LIMIT": "6000",
         "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
         "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
+        "ANOMSTREAM_UI_PORT": str(free_port()),
         "PIPELINE_NO_DOCKER": "1",  # the session broker is kafka-local's
     }
     done = subprocess.run(
@@ -27,6 +28,7 @@ def test_the_demo_trains_scores_shows_live_alerts_and_a_summary(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "broker: deploy/kafka/kafka-local (PIPELINE_NO_DOCKER is set)" in out
+    assert f"web:     http://127.0.0.1:{env['ANOMSTREAM_UI_PORT']}/" in out
     assert list((tmp_path / "run" / "models" / "synthetic").iterdir()), "models trained"
     # 4 sensors x 1500 readings, each but the first window-1 of a sensor scored.
     summary = dict(
@@ -72,6 +74,7 @@ def test_a_docker_without_compose_v2_gets_kafka_local_and_its_broker_is_stopped(
         "PIPELINE_LIMIT": "1000",
         "ANOMSTREAM_WORKER_WEB_PORT": str(free_port()),
         "ANOMSTREAM_EXPORTER_PORT": str(free_port()),
+        "ANOMSTREAM_UI_PORT": str(free_port()),
     }
     env["PATH"] = f"{fake.parent}:{env['PATH']}"
     try:

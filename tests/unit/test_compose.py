@@ -76,7 +76,7 @@ def test_topic_creation_waits_for_a_healthy_broker(compose: dict[str, Any]) -> N
     assert "healthcheck" in compose["services"]["kafka"]
 
 
-PYTHON_SERVICES = ("train", "worker", "exporter", "replay")
+PYTHON_SERVICES = ("train", "worker", "exporter", "replay", "ui")
 
 
 @pytest.fixture(scope="module")
