@@ -127,7 +127,10 @@ def _flat(raw: FloatArray, rows: int) -> BoolArray:
     """(len - rows + 1, channels): whether each run of `rows` readings is one exact value."""
     if len(raw) < rows:
         return np.zeros((0, raw.shape[1]), dtype=bool)
-    runs = np.lib.stride_tricks.sliding_window_view(raw, rows, axis=0)  # (n, C, rows)
+    # breaks[t]: how many times a value differed from the one before it, up to row t. A run
+    # ending at t is flat when no break falls inside it: O(rows x channels), not x run length.
     # A missing reading breaks a run (NaN compares unequal), so a dropout is never "flat".
-    out: BoolArray = (runs == runs[:, :, :1]).all(axis=2)
+    breaks = np.zeros(raw.shape, dtype=np.int64)
+    np.cumsum(raw[1:] != raw[:-1], axis=0, out=breaks[1:])
+    out: BoolArray = breaks[rows - 1 :] == breaks[: len(raw) - rows + 1]
     return out

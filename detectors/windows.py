@@ -64,4 +64,5 @@ class Normalizer:
 
     def transform(self, values: npt.ArrayLike) -> npt.NDArray[np.float32]:
         array = (np.asarray(values, dtype=np.float64) - self.mean) / self.std
-        return np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        np.nan_to_num(array, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return array.astype(np.float32)

@@ -6,7 +6,7 @@ saved with the worker's offsets and restored after a restart or a rebalance.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -78,7 +78,9 @@ class AlertTracker:
 
     def state(self) -> dict[str, Any]:
         """JSON-able state; `AlertTracker(prefix, policy, state)` continues from it."""
-        out = asdict(self._s)
+        # A shallow copy of the fields (every one but the channels is a number or a string):
+        # `asdict` deep-copies, and a snapshot of every touched entity is taken each cycle.
+        out = dict(vars(self._s))
         out["peak_channels"] = [list(pair) for pair in self._s.peak_channels]
         return out
 

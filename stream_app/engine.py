@@ -54,6 +54,9 @@ class Engine:
         self.settings = settings
         self.kafka = kafka
         self.metrics = metrics
+        self._consume_phase = metrics.phase_seconds.labels("consume")
+        self._process_phase = metrics.phase_seconds.labels("process")
+        self._commit_phase = metrics.phase_seconds.labels("commit")
         self.liveness = liveness or Liveness(settings.stall_timeout_s)
         store = ModelStore(
             settings.models_dir,
@@ -173,10 +176,12 @@ class Engine:
         while not self._stop.is_set():
             self.liveness.beat()
             self.metrics.loop_timestamp.set(time.time())
+            waited = time.perf_counter()
             records = consumer.consume(
                 num_messages=settings.batch_max_messages,
                 timeout=settings.batch_wait_ms / 1000,
             )
+            self._consume_phase.inc(time.perf_counter() - waited)
             if records:
                 self._cycle(records, consumer)
             now = time.monotonic()
@@ -217,7 +222,11 @@ class Engine:
         self.assignments.consumed(messages)
         result = self.processor.process(messages)
         self.dead_letters.add(result)
-        if self._commit(result, offsets, consumer):
+        processed = time.perf_counter()
+        self._process_phase.inc(processed - started)
+        committed = self._commit(result, offsets, consumer)
+        self._commit_phase.inc(time.perf_counter() - processed)
+        if committed:
             self.metrics.cycle_seconds.observe(time.perf_counter() - started)
 
     def _commit(

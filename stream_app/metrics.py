@@ -48,6 +48,12 @@ class WorkerMetrics:
             f"{ns}_cycle_seconds", "One consume-score-publish-commit cycle.",
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        # Where the engine thread's time goes, summed: waiting in consume() for records,
+        # turning them into outputs, and publishing and committing them.
+        self.phase_seconds = Counter(
+            f"{ns}_phase_seconds", "Engine thread time by phase (consume, process, commit).",
+            ["phase"], registry=r,
+        )  # fmt: skip
         self.transactions = Counter(
             f"{ns}_transactions", "Kafka transactions by outcome.", ["outcome"], registry=r
         )

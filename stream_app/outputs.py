@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -31,9 +32,18 @@ if TYPE_CHECKING:
 __all__ = ["Outputs"]
 
 TopChannels = dict[int, list[tuple[str, float]]]
+# Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
+Picked = list[tuple["PendingRows", Sequence[tuple[int, int]]]]
 
 
-def _channels(pairs: list[tuple[str, float]]) -> list[dict[str, object]]:
+# Scores that name no channel share one empty list: most do, and orjson writes it as [].
+_NONE: list[dict[str, object]] = []
+
+
+def _channels(tops: TopChannels, index: int) -> list[dict[str, object]]:
+    pairs = tops.get(index)
+    if not pairs:
+        return _NONE
     return [{"channel": name, "contribution": value} for name, value in pairs]
 
 
@@ -49,7 +59,7 @@ class Outputs:
         self,
         state: EntityState,
         pending: PendingRows,
-        picked: list[tuple[int, int]],
+        picked: Sequence[tuple[int, int]],
         scores: tuple[npt.NDArray[np.float64], list[float]],
         verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
         tops: TopChannels,
@@ -81,7 +91,7 @@ class Outputs:
                 scores=score_array[index],
                 is_anomaly=flags,
                 labels=labels[at : at + len(picked)] if labels is not None else None,
-                top_channels=[_channels(tops.get(i, [])) for _, i in picked] if flags.any() else [],
+                top_channels=[_channels(tops, i) for _, i in picked] if flags.any() else [],
                 threshold=model.threshold,
                 detector=model.detector,
                 model_version=model.version,
@@ -102,13 +112,92 @@ class Outputs:
                 is_anomaly=flag_list[i],
                 detector=model.detector,
                 model_version=model.version,
-                top_channels=_channels(tops.get(i, [])),
+                top_channels=_channels(tops, i),
                 label=labels[at] if labels is not None else None,
                 ingested_at=ingested_at,
                 scored_at=scored_at,
             )
             out.append(OutMessage(topic, key, value))
         return out
+
+    def score_runs(
+        self,
+        state: EntityState,
+        picked: Picked,
+        scores: tuple[npt.NDArray[np.float64], list[float]],
+        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
+        tops: TopChannels,
+        ingested_at: str,
+        scored_at: str,
+    ) -> list[OutMessage]:
+        """One entity's scores of a cycle, every row scored (stride 1): each run of
+        consecutive seqs, across messages, is one `ScoreBatch`, so that a cycle of single
+        readings costs one record per entity rather than one per reading; a run of one
+        single reading stays a `Score`."""
+        out: list[OutMessage] = []
+        run: Picked = []
+        for pending, rows in picked:
+            if run:
+                last, last_rows = run[-1]
+                if last.first_seq + last_rows[-1][0] + 1 != pending.first_seq + rows[0][0]:
+                    out.extend(
+                        self._run(state, run, scores, verdicts, tops, ingested_at, scored_at)
+                    )
+                    run = []
+            run.append((pending, rows))
+        if run:
+            out.extend(self._run(state, run, scores, verdicts, tops, ingested_at, scored_at))
+        return out
+
+    def _run(
+        self,
+        state: EntityState,
+        run: Picked,
+        scores: tuple[npt.NDArray[np.float64], list[float]],
+        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
+        tops: TopChannels,
+        ingested_at: str,
+        scored_at: str,
+    ) -> list[OutMessage]:
+        if len(run) == 1:
+            pending, rows = run[0]
+            return self.scores(state, pending, rows, scores, verdicts, tops, ingested_at, scored_at)
+        score_array, _ = scores
+        flag_array, _ = verdicts
+        first_pending, first_rows = run[0]
+        start = first_rows[0][1]
+        times: list[str] = []
+        labels: list[int | None] = []
+        labelled = False
+        for pending, rows in run:
+            at = pending.skip + rows[0][0]
+            times.extend(pending.rows.event_times[at : at + len(rows)])
+            if pending.rows.labels is None:
+                labels.extend([None] * len(rows))
+            else:
+                labelled = True
+                labels.extend(pending.rows.labels[at : at + len(rows)])
+        index = slice(start, start + len(times))
+        flags = flag_array[index]
+        model = state.model
+        value = encode_score_batch(
+            dataset=state.dataset,
+            entity=state.entity,
+            first_seq=first_pending.first_seq + first_rows[0][0],
+            event_times=times,
+            scores=score_array[index],
+            is_anomaly=flags,
+            labels=labels if labelled else None,
+            top_channels=(
+                [_channels(tops, i) for i in range(index.start, index.stop)] if flags.any() else []
+            ),
+            threshold=model.threshold,
+            detector=model.detector,
+            model_version=model.version,
+            ingested_at=ingested_at,
+            scored_at=scored_at,
+        )
+        return [OutMessage(scores_topic(state.dataset), state.entity.encode(), value)]
 
     def alert(self, state: EntityState, step: AlertStep, emitted_at: str) -> OutMessage:
         alert = Alert(

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+# An entity's pending rows: raw, normalised, and each row's source offset.
+PendingArrays = tuple[Float64Array, Float32Array, npt.NDArray[np.int64]]
 
 
 @dataclass
@@ -319,9 +321,9 @@ class Processor:
         each entity then judges against its own statistics (`score_windows`'s rule)."""
         model = states[0].model
         prepared: list[tuple[EntityState, list[int], Float32Array, BoolArray | None]] = []
-        for state in states:
+        for state, rows in zip(states, self._normalised(model, states), strict=True):
             try:
-                positions, windows, flags = self._append(state)
+                positions, windows, flags = self._append(state, rows)
             except Exception as exc:  # noqa: BLE001 - see _fail
                 self._fail(state, exc, result)
                 continue
@@ -389,11 +391,40 @@ class Processor:
         state.pending.clear()
         self.entities.pop((state.dataset, state.entity), None)
 
-    def _append(self, state: EntityState) -> tuple[list[int], Float32Array, BoolArray | None]:
-        """Put the pending rows into the window; (scored row positions, their windows, the
-        sensor-health flags of their readings when the model has the rules)."""
-        values, offsets = state.pending_values()
-        normalised = state.model.model.normalizer.transform(values)
+    @staticmethod
+    def _normalised(model: ActiveModel, states: list[EntityState]) -> list[PendingArrays | None]:
+        """Each entity's pending rows (raw, normalised, offsets), normalised in one call for
+        the group: with thousands of entities of a few rows each, a call per entity would
+        cost more than the arithmetic. None where an entity's rows do not stack (its
+        `_append` then fails alone)."""
+        raw: list[tuple[Float64Array, npt.NDArray[np.int64]] | None] = []
+        for state in states:
+            try:
+                raw.append(state.pending_values())
+            except Exception:  # noqa: BLE001 - see _append, which raises it again
+                raw.append(None)
+        good = [r for r in raw if r is not None]
+        if not good:
+            return [None] * len(states)
+        try:
+            stacked = model.model.normalizer.transform(np.concatenate([v for v, _ in good]))
+        except Exception:  # noqa: BLE001 - per entity, so that one bad entity fails alone
+            return [None] * len(states)
+        bounds = np.cumsum([0] + [len(v) for v, _ in good])
+        parts = iter(stacked[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        return [None if r is None else (r[0], next(parts), r[1]) for r in raw]
+
+    def _append(
+        self, state: EntityState, rows: PendingArrays | None = None
+    ) -> tuple[list[int], Float32Array, BoolArray | None]:
+        """Put the pending rows (normalised already, or here) into the window; (scored row
+        positions, their windows, the sensor-health flags of their readings when the model
+        has the rules)."""
+        if rows is None:
+            values, offsets = state.pending_values()
+            normalised = state.model.model.normalizer.transform(values)
+        else:
+            values, normalised, offsets = rows
         count_before = state.buffer.count
         first_ready, windows = state.buffer.append(values, normalised, offsets)
         positions = list(range(first_ready, len(values)))
@@ -441,20 +472,29 @@ class Processor:
         flag_list: list[bool] = verdicts.tolist()
         outputs: list[OutMessage] = []
         arrivals: list[tuple[int, int]] = []
-        for pending, picked in picked_rows(state.pending, positions, self.settings.stride):
-            arrivals.append((pending.timestamp_ms, len(picked)))
+        every_row = picked_rows(state.pending, positions, self.settings.stride)
+        score_pair, flag_pair = (scores, score_list), (verdicts, flag_list)
+        if self.settings.stride == 1:
             outputs.extend(
-                self.out.scores(
-                    state,
-                    pending,
-                    picked,
-                    (scores, score_list),
-                    (verdicts, flag_list),
-                    tops,
-                    ingested_at,
-                    scored_at,
-                )  # fmt: skip
+                self.out.score_runs(
+                    state, every_row, score_pair, flag_pair, tops, ingested_at, scored_at
+                )
             )
+        for pending, picked in every_row:
+            arrivals.append((pending.timestamp_ms, len(picked)))
+            if self.settings.stride > 1:
+                outputs.extend(
+                    self.out.scores(
+                        state,
+                        pending,
+                        picked,
+                        score_pair,
+                        flag_pair,
+                        tops,
+                        ingested_at,
+                        scored_at,
+                    )  # fmt: skip
+                )
             tracker = state.tracker
             if not tracker.is_open and not any(flag_list[picked[0][1] : picked[-1][1] + 1]):
                 tracker.skip_normal(len(picked))  # nothing can open: skip the per-score steps

@@ -3,6 +3,9 @@ for, and the channels named as likely root causes of the anomalous ones."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import overload
+
 import numpy as np
 import numpy.typing as npt
 
@@ -10,13 +13,48 @@ from detectors.base import Detector, DetectorError
 from stream_app.entity_state import PendingRows
 from stream_app.model_store import ActiveModel
 
-__all__ = ["Picked", "picked_rows", "score_in_chunks", "top_channels"]
+__all__ = ["Picked", "Span", "picked_rows", "score_in_chunks", "top_channels"]
 
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 # Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
-Picked = list[tuple[PendingRows, list[tuple[int, int]]]]
+Picked = list[tuple[PendingRows, Sequence[tuple[int, int]]]]
+
+
+class Span(Sequence[tuple[int, int]]):
+    """Consecutive rows of one message scored by consecutive scores, as (row, index) pairs
+    made only when asked for: with every row scored, a cycle's picks cost no tuple a row."""
+
+    __slots__ = ("first_row", "first_score", "size")
+
+    def __init__(self, first_row: int, first_score: int, size: int) -> None:
+        self.first_row, self.first_score, self.size = first_row, first_score, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(
+            range(self.first_row, self.first_row + self.size),
+            range(self.first_score, self.first_score + self.size),
+            strict=True,
+        )
+
+    @overload
+    def __getitem__(self, at: int) -> tuple[int, int]: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[tuple[int, int]]: ...
+
+    def __getitem__(self, at: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        if isinstance(at, slice):
+            return list(self)[at]
+        i = at + self.size if at < 0 else at
+        if not 0 <= i < self.size:
+            raise IndexError(at)
+        return self.first_row + i, self.first_score + i
+
 
 # Scoring in chunks keeps memory flat when a backlog makes one call hold many windows.
 _SCORE_CHUNK = 8192
@@ -42,9 +80,10 @@ def picked_rows(pending: list[PendingRows], positions: list[int], stride: int) -
     row = 0
     for message in pending:
         n = message.count
+        picked: Sequence[tuple[int, int]]
         if contiguous:  # every row from the first ready one on is scored, in order
             start = max(row, first_ready)
-            picked = [(p - row, p - first_ready) for p in range(start, row + n)]
+            picked = Span(start - row, start - first_ready, max(row + n - start, 0))
         else:
             picked = [(p - row, by_position[p]) for p in range(row, row + n) if p in by_position]
         row += n

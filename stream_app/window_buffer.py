@@ -29,7 +29,11 @@ class WindowBuffer:
             raise ValueError("window and channels must be at least 1")
         self.window = window
         self.channels = channels
-        size = max(capacity, 4 * window, window + 256)
+        # Room for an eighth of a window of new rows past the window-1 kept: rows move to the
+        # front once per that many rows (a copy of window-1 rows), and an entity holds about
+        # 1.7x its raw window (float64 raw + float32 normalised). A batch larger than the
+        # room grows the arrays, for that entity alone.
+        size = max(capacity, window + max(8, window // 8))
         self._normalised = np.zeros((size, channels), dtype=np.float32)
         self._raw = np.zeros((size, channels), dtype=np.float64)
         self._offsets = np.zeros(size, dtype=np.int64)

@@ -34,6 +34,8 @@ class WorkerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # Arguments after `anomstream worker` (the CLI start only), e.g. ["--processes", "2"].
+    cli_args: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -53,7 +55,7 @@ class WorkerProcess:
             **self.extra_env,
         }
         command = (
-            [sys.executable, "-m", "anomstream", "worker"]
+            [sys.executable, "-m", "anomstream", "worker", *self.cli_args]
             if via_cli
             else [sys.executable, "-m", "faust", "-A", "stream_app.app", "worker", "-l", "info"]
         )
@@ -76,15 +78,15 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError(f"worker got no partition in {timeout_s}s:\n{self.log()[-3000:]}")
 
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/metrics"
+    def metrics(self, port: int | None = None) -> str:
+        url = f"http://127.0.0.1:{port or self.port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
             return str(response.read().decode())
 
-    def metric(self, name: str, labels: str = "") -> float:
+    def metric(self, name: str, labels: str = "", port: int | None = None) -> float:
         """Sum of a metric's samples whose label text contains `labels`."""
         total = 0.0
-        for line in self.metrics().splitlines():
+        for line in self.metrics(port).splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):
                 if labels in line:
                     total += float(line.rsplit(" ", 1)[1])

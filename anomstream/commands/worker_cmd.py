@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from anomstream.commands.dataset_options import positive_int
+from anomstream.commands.worker_processes import run_processes
 from anomstream.errors import CliError, settings_error
 from producers.kafka_config import KafkaSettings
 from stream_app.settings import AlertPolicy, WorkerSettings
@@ -29,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "_WORKER_ID (unique per running worker, "
             "stable across its restarts), _MODELS_DIR (or ANOMSTREAM_MODELS_DIR), _DETECTOR, "
             "_DEVICE, _STRIDE, _BATCH_MAX_MESSAGES, _BATCH_WAIT_MS, _UNKNOWN_ENTITY "
-            "(deadletter|dataset), _MODEL_REFRESH_S, _WEB_HOST and _WEB_PORT (/metrics, "
+            "(deadletter|dataset|learn), _COLD_START_ROWS, _COLD_START_DETECTOR, "
+            "_COLD_START_WINDOW, _COLD_START_THRESHOLD, _COLD_START_ADAPTIVE (what an entity "
+            "without a model learns from its first readings under `learn`), "
+            "_MODEL_REFRESH_S, _WEB_HOST and _WEB_PORT (/metrics, "
             "/healthz, /readyz; 127.0.0.1:6066), _MAX_READING_BYTES, _DEADLETTER_MAX_RAW_BYTES, "
             "_MAX_SEQ_JUMP, _CREATE_TOPICS, _STATE_REBUILD_MESSAGES, _STALL_TIMEOUT_S, "
             "_DEADLETTER_LOG_INTERVAL_S, _DATA_DIR; "
@@ -45,6 +50,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=sorted(_FAUST_LEVELS),
         default="info",
         help="the worker's log level (default info)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="run N worker processes in the same group, each its own group member and "
+        "transactional id (WORKER_ID-1..N) with /metrics on WEB_PORT+0..N-1: one Python "
+        "process uses one core (default 1)",
     )
     parser.set_defaults(run=run)
 
@@ -74,4 +88,6 @@ def run(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "faust", "-A", "stream_app.app", "worker"]
     argv += ["--loglevel", _FAUST_LEVELS[args.loglevel]]
     sys.stdout.flush()
-    os.execv(sys.executable, argv)  # noqa: S606 - the worker replaces this process
+    if args.processes == 1:
+        os.execv(sys.executable, argv)  # noqa: S606 - the worker replaces this process
+    return run_processes(argv, args.processes, settings)

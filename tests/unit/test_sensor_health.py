@@ -112,3 +112,24 @@ def test_a_batch_with_a_missing_value_is_flagged_in_the_stream(health_models: Pa
         if s.seq == 30
     ]
     assert flagged.is_anomaly and flagged.top_channels[0].channel == "pressure"
+
+
+def test_the_run_check_equals_its_definition_on_random_series() -> None:
+    """`_flat` counts breaks (O(rows x channels)); it must say what comparing every run of
+    `rows` readings with its first says, NaN breaking a run."""
+    from detectors.sensor_health import _flat
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, channels, rows = (
+            int(rng.integers(1, 60)),
+            int(rng.integers(1, 5)),
+            int(rng.integers(2, 12)),
+        )
+        raw = np.round(rng.normal(size=(n, channels)) * rng.choice([0.3, 3.0]))
+        raw[rng.random((n, channels)) < 0.05] = np.nan
+        if n < rows:
+            assert _flat(raw, rows).shape == (0, channels)
+            continue
+        runs = np.lib.stride_tricks.sliding_window_view(raw, rows, axis=0)
+        np.testing.assert_array_equal(_flat(raw, rows), (runs == runs[:, :, :1]).all(axis=2))

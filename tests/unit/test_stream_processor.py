@@ -11,7 +11,7 @@ import pytest
 from stream_fixtures import WINDOW, batch, decode_scores, reading, series, train_model
 
 from detectors.pipeline import score_series
-from schemas import DEADLETTER_TOPIC, Alert, DeadLetter, decode
+from schemas import DEADLETTER_TOPIC, Alert, DeadLetter, ScoreBatch, decode
 from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import DATASET_MODEL, ModelStore
 from stream_app.processor import CycleResult, Processor
@@ -48,12 +48,21 @@ NUMBERS = ("score", "scores", "peak_score", "top_channels")
 
 def strip(pairs: list[tuple[str, bytes]]) -> list[tuple[str, dict[str, object]]]:
     """Messages without the times of processing, which differ between runs, and with
-    scores rounded to 9 significant digits."""
-    return [
-        (t, {k: _round(v) if k in NUMBERS else v for k, v in orjson.loads(value).items()
-             if k not in PROCESSING_TIMES})
-        for t, value in pairs
-    ]  # fmt: skip
+    scores rounded to 9 significant digits. Scores are compared one by one: how a cycle's
+    consecutive scores are framed into ScoreBatch records depends on where cycles end. Each
+    topic's records keep their order; the topics are compared one after another."""
+    out: list[tuple[str, dict[str, object]]] = []
+    for t, value in pairs:
+        if t.startswith("scores.") and b'"first_seq"' in value:
+            docs = [s.model_dump(mode="json") for s in decode(value, ScoreBatch).expand()]
+        else:
+            docs = [orjson.loads(value)]
+        out += [
+            (t, {k: _round(v) if k in NUMBERS else v for k, v in doc.items()
+                 if k not in PROCESSING_TIMES})
+            for doc in docs
+        ]  # fmt: skip
+    return sorted(out, key=lambda pair: pair[0])
 
 
 def _round(value: object) -> object:
