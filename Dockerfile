@@ -31,6 +31,7 @@ COPY detectors ./detectors
 COPY evaluation ./evaluation
 COPY stream_app ./stream_app
 COPY consumers ./consumers
+COPY retraining ./retraining
 COPY web ./web
 RUN sh deploy/docker/pip-install project /opt/anomstream
 

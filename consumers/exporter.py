@@ -15,14 +15,14 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError
 from prometheus_client import start_http_server
 
 from consumers.exporter_connection import KafkaConnection
 from consumers.exporter_metrics import ExporterMetrics
 from consumers.exporter_settings import ExporterSettings
 from producers.kafka_config import KafkaSettings
-from producers.kafka_errors import SecurityErrors
+from producers.kafka_errors import RecordErrors, SecurityErrors
 
 __all__ = ["Exporter"]
 
@@ -47,7 +47,7 @@ class Exporter:
         self.connection = KafkaConnection(self.metrics.kafka_connected, kafka.bootstrap)
         # The exporter keeps retrying a broker that refuses its login; said once.
         self._security_errors = SecurityErrors(log)
-        self._errors_logged: set[str] = set()
+        self._record_errors = RecordErrors(log)
 
     def _consumer(self) -> Consumer:
         return Consumer(
@@ -68,15 +68,6 @@ class Exporter:
     def _on_client_error(self, error: KafkaError) -> None:
         self._security_errors(error)
         self.connection.on_error(error)
-
-    def _on_error(self, record: Message) -> None:
-        error = record.error()
-        if error is None or error.code() == KafkaError._PARTITION_EOF:
-            return
-        text = f"{record.topic()}: {error.str()}"
-        if text not in self._errors_logged:  # the same error would repeat on every poll
-            self._errors_logged.add(text)
-            log.warning("consumer error on %s", text)
 
     def run(self, stop: threading.Event) -> None:
         """Serve /metrics and consume until `stop` is set; then close the consumer, which
@@ -102,7 +93,7 @@ class Exporter:
                 now = datetime.now(UTC)
                 for record in records:
                     if record.error() is not None:
-                        self._on_error(record)
+                        self._record_errors.on_error(record)
                         continue
                     if not self.connection.connected:  # a record read: Kafka answers
                         self.connection.up()

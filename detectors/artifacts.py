@@ -25,6 +25,7 @@ import numpy.typing as npt
 from detectors.base import Detector, DetectorError
 
 __all__ = [
+    "CANDIDATES_DIR",
     "FORMAT",
     "LoadedModel",
     "check_compatible",
@@ -38,7 +39,13 @@ __all__ = [
 FORMAT = 1
 META_FILE = "meta.json"
 STATE_FILE = "state.npz"
+# Models trained but not deployed (`anomstream retrain` keeps one that failed its promotion
+# guard): `<model>/candidates/c<N>/`. Named c<N>, not v<N>, so that no reader of versions,
+# whichever folders it walks, takes one for a deployed version.
+CANDIDATES_DIR = "candidates"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
+# Folder names of numbered models, by prefix: deployed versions, candidates.
+_NUMBERED = {"v": _VERSION_DIR, "c": re.compile(r"^c(\d+)$")}
 _SAVE_ATTEMPTS = 100
 
 
@@ -79,10 +86,10 @@ def _model_dir(root: Path | str, dataset: str, entity: str, detector: str) -> Pa
     return Path(root) / dataset / entity / detector
 
 
-def _versions(model_dir: Path) -> list[int]:
+def _versions(model_dir: Path, prefix: str = "v") -> list[int]:
     if not model_dir.is_dir():
         return []
-    found = (_VERSION_DIR.match(p.name) for p in model_dir.iterdir() if p.is_dir())
+    found = (_NUMBERED[prefix].match(p.name) for p in model_dir.iterdir() if p.is_dir())
     return sorted(int(m.group(1)) for m in found if m)
 
 
@@ -114,12 +121,14 @@ def save_model(
     train_hash: str,
     adaptive: dict[str, Any] | None = None,
     health: dict[str, Any] | None = None,
+    candidate: bool = False,
 ) -> Path:
     """Write the next version of this model and return its directory.
 
     Files go to a hidden temporary directory beside the versions, which is then renamed to
     `v<N>` in one step: a reader sees either no such version or all of it. If another
     writer takes `v<N>` first, the rename fails (the target is not empty) and N+1 is tried.
+    A `candidate` goes to `candidates/c<N>` instead, which no reader of versions serves.
     """
     if "kind" not in threshold or "value" not in threshold:
         raise DetectorError("threshold must be a dict with at least 'kind' and 'value'")
@@ -150,6 +159,9 @@ def save_model(
         "anomstream_version": _package_version(),
     }
     model_dir = _model_dir(root, dataset, entity, detector.name)
+    prefix = "v"
+    if candidate:
+        model_dir, prefix = model_dir / CANDIDATES_DIR, "c"
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=model_dir))
     try:
@@ -157,15 +169,15 @@ def save_model(
         with (tmp / STATE_FILE).open("wb") as fh:
             np.savez(fh, **state)
         tmp.chmod(0o755)  # mkdtemp makes it owner-only; readers may be other users
-        return _publish(tmp, model_dir)
+        return _publish(tmp, model_dir, prefix)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already unless something failed
 
 
-def _publish(tmp: Path, model_dir: Path) -> Path:
+def _publish(tmp: Path, model_dir: Path, prefix: str = "v") -> Path:
     for _ in range(_SAVE_ATTEMPTS):
-        versions = _versions(model_dir)
-        target = model_dir / f"v{versions[-1] + 1 if versions else 1}"
+        versions = _versions(model_dir, prefix)
+        target = model_dir / f"{prefix}{versions[-1] + 1 if versions else 1}"
         try:
             os.rename(tmp, target)  # atomic; fails if `target` exists and is not empty
         except OSError:

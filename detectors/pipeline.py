@@ -180,9 +180,16 @@ def load_trained(
 
 
 def save_trained(
-    root: Path | str, model: TrainedModel, *, dataset: str, entity: str, channels: Sequence[str]
+    root: Path | str,
+    model: TrainedModel,
+    *,
+    dataset: str,
+    entity: str,
+    channels: Sequence[str],
+    candidate: bool = False,
 ) -> Path:
-    """Save `model` as the next version for (dataset, entity); `load_trained` reads it back."""
+    """Save `model` as the next version for (dataset, entity), or as the next candidate
+    (not served: see `save_model`); `load_trained` reads either back."""
     return save_model(
         root,
         model.detector,
@@ -197,6 +204,7 @@ def save_trained(
         train_hash=model.train_hash,
         adaptive=_adaptive_meta(model),
         health=None if model.health is None else model.health.to_dict(),
+        candidate=candidate,
     )
 
 

@@ -117,7 +117,8 @@ SOURCES: Final[dict[str, Plan]] = {
     "wadi": OnRequest(),
     "damadics": OnRequest(),
     "synthetic": NoFetch("generated on the fly, nothing to download"),
-    "csv": NoFetch("reads your own CSV file, nothing to download"),
+    "csv": NoFetch("reads your own CSV, JSON lines or Parquet files, nothing to download"),
+    "sql": NoFetch("reads rows from your own database, nothing to download"),
 }
 
 

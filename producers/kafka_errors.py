@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, Message
 
-__all__ = ["SecurityErrors", "refused"]
+__all__ = ["RecordErrors", "SecurityErrors", "refused"]
 
 _SECURITY_CODES = frozenset(
     {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
@@ -53,3 +53,21 @@ def refused(bootstrap: str, reason: str) -> str:
         f"Kafka at {bootstrap} refused the connection: {reason} "
         "(check the ANOMSTREAM_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_* settings)"
     )
+
+
+class RecordErrors:
+    """Logs a consumer's error records, each distinct one once: the same error would
+    repeat on every poll. The end of a partition is no error."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+        self._seen: set[str] = set()
+
+    def on_error(self, record: Message) -> None:
+        error = record.error()
+        if error is None or error.code() == KafkaError._PARTITION_EOF:
+            return
+        text = f"{record.topic()}: {error.str()}"
+        if text not in self._seen:
+            self._seen.add(text)
+            self._log.warning("consumer error on %s", text)

@@ -27,7 +27,9 @@ __all__ = [
 
 ALERTS_TOPIC: Final = "alerts"
 DEADLETTER_TOPIC: Final = "deadletter"
-DATASETS: Final = ("skab", "smd", "smap", "msl", "swat", "wadi", "damadics", "synthetic", "csv")
+DATASETS: Final = (
+    "skab", "smd", "smap", "msl", "swat", "wadi", "damadics", "synthetic", "csv", "sql",
+)  # fmt: skip
 
 _SLUG = re.compile(SLUG_PATTERN)
 _MS_PER_HOUR = 3_600_000

@@ -32,7 +32,13 @@ from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import ActiveModel, ModelStore
 from stream_app.outputs import Outputs
 from stream_app.probation import Probation, graduate
-from stream_app.scoring import picked_rows, score_in_chunks, top_channels
+from stream_app.scoring import (
+    new_windows,
+    normalised_group,
+    picked_rows,
+    score_in_chunks,
+    top_channels,
+)
 from stream_app.settings import AlertPolicy, WorkerSettings
 
 __all__ = ["CycleResult", "InMessage", "Processor", "dataset_of_topic"]
@@ -43,7 +49,6 @@ Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 # An entity's pending rows: raw, normalised, and each row's source offset.
-PendingArrays = tuple[Float64Array, Float32Array, npt.NDArray[np.int64]]
 
 
 @dataclass
@@ -321,9 +326,9 @@ class Processor:
         each entity then judges against its own statistics (`score_windows`'s rule)."""
         model = states[0].model
         prepared: list[tuple[EntityState, list[int], Float32Array, BoolArray | None]] = []
-        for state, rows in zip(states, self._normalised(model, states), strict=True):
+        for state, rows in zip(states, normalised_group(model, states), strict=True):
             try:
-                positions, windows, flags = self._append(state, rows)
+                positions, windows, flags = new_windows(state, rows, self.settings.stride)
             except Exception as exc:  # noqa: BLE001 - see _fail
                 self._fail(state, exc, result)
                 continue
@@ -390,58 +395,6 @@ class Processor:
         result.readings[state.dataset] -= sum(p.count for p in state.pending)
         state.pending.clear()
         self.entities.pop((state.dataset, state.entity), None)
-
-    @staticmethod
-    def _normalised(model: ActiveModel, states: list[EntityState]) -> list[PendingArrays | None]:
-        """Each entity's pending rows (raw, normalised, offsets), normalised in one call for
-        the group: with thousands of entities of a few rows each, a call per entity would
-        cost more than the arithmetic. None where an entity's rows do not stack (its
-        `_append` then fails alone)."""
-        raw: list[tuple[Float64Array, npt.NDArray[np.int64]] | None] = []
-        for state in states:
-            try:
-                raw.append(state.pending_values())
-            except Exception:  # noqa: BLE001 - see _append, which raises it again
-                raw.append(None)
-        good = [r for r in raw if r is not None]
-        if not good:
-            return [None] * len(states)
-        try:
-            stacked = model.model.normalizer.transform(np.concatenate([v for v, _ in good]))
-        except Exception:  # noqa: BLE001 - per entity, so that one bad entity fails alone
-            return [None] * len(states)
-        bounds = np.cumsum([0] + [len(v) for v, _ in good])
-        parts = iter(stacked[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
-        return [None if r is None else (r[0], next(parts), r[1]) for r in raw]
-
-    def _append(
-        self, state: EntityState, rows: PendingArrays | None = None
-    ) -> tuple[list[int], Float32Array, BoolArray | None]:
-        """Put the pending rows (normalised already, or here) into the window; (scored row
-        positions, their windows, the sensor-health flags of their readings when the model
-        has the rules)."""
-        if rows is None:
-            values, offsets = state.pending_values()
-            normalised = state.model.model.normalizer.transform(values)
-        else:
-            values, normalised, offsets = rows
-        count_before = state.buffer.count
-        first_ready, windows = state.buffer.append(values, normalised, offsets)
-        positions = list(range(first_ready, len(values)))
-        health = state.model.model.health
-        flags = None
-        if health is not None and positions:
-            ready = len(positions)
-            flags = health.flags(state.buffer.newest_raw(ready + health.context), ready)
-        stride = self.settings.stride
-        if stride > 1 and positions:
-            keep = state.model.window - 1
-            selected = [i for i in positions if (count_before + i - keep) % stride == 0]
-            windows = windows[[i - first_ready for i in selected]]
-            if flags is not None:
-                flags = flags[[i - first_ready for i in selected]]
-            positions = selected
-        return positions, windows, flags
 
     def _finish(
         self,

@@ -10,16 +10,27 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Detector, DetectorError
-from stream_app.entity_state import PendingRows
+from stream_app.entity_state import EntityState, PendingRows
 from stream_app.model_store import ActiveModel
 
-__all__ = ["Picked", "Span", "picked_rows", "score_in_chunks", "top_channels"]
+__all__ = [
+    "PendingArrays",
+    "Picked",
+    "Span",
+    "new_windows",
+    "normalised_group",
+    "picked_rows",
+    "score_in_chunks",
+    "top_channels",
+]
 
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 # Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
 Picked = list[tuple[PendingRows, Sequence[tuple[int, int]]]]
+# An entity's pending rows: raw values, normalised values, offsets.
+PendingArrays = tuple[Float64Array, Float32Array, npt.NDArray[np.int64]]
 
 
 class Span(Sequence[tuple[int, int]]):
@@ -129,3 +140,55 @@ def top_channels(
         order = np.argsort(-row)[:k]
         out[index] = [(names[i], float(row[i])) for i in order if np.isfinite(row[i])]
     return out
+
+
+def normalised_group(model: ActiveModel, states: list[EntityState]) -> list[PendingArrays | None]:
+    """Each entity's pending rows (raw, normalised, offsets), normalised in one call for
+    the group: with thousands of entities of a few rows each, a call per entity would
+    cost more than the arithmetic. None where an entity's rows do not stack (its
+    `new_windows` then fails alone)."""
+    raw: list[tuple[Float64Array, npt.NDArray[np.int64]] | None] = []
+    for state in states:
+        try:
+            raw.append(state.pending_values())
+        except Exception:  # noqa: BLE001 - new_windows raises it again
+            raw.append(None)
+    good = [r for r in raw if r is not None]
+    if not good:
+        return [None] * len(states)
+    try:
+        stacked = model.model.normalizer.transform(np.concatenate([v for v, _ in good]))
+    except Exception:  # noqa: BLE001 - per entity, so that one bad entity fails alone
+        return [None] * len(states)
+    bounds = np.cumsum([0] + [len(v) for v, _ in good])
+    parts = iter(stacked[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return [None if r is None else (r[0], next(parts), r[1]) for r in raw]
+
+
+def new_windows(
+    state: EntityState, rows: PendingArrays | None, stride: int
+) -> tuple[list[int], Float32Array, BoolArray | None]:
+    """Put the pending rows (normalised already, or here) into the window; (scored row
+    positions, their windows, the sensor-health flags of their readings when the model
+    has the rules)."""
+    if rows is None:
+        values, offsets = state.pending_values()
+        normalised = state.model.model.normalizer.transform(values)
+    else:
+        values, normalised, offsets = rows
+    count_before = state.buffer.count
+    first_ready, windows = state.buffer.append(values, normalised, offsets)
+    positions = list(range(first_ready, len(values)))
+    health = state.model.model.health
+    flags = None
+    if health is not None and positions:
+        ready = len(positions)
+        flags = health.flags(state.buffer.newest_raw(ready + health.context), ready)
+    if stride > 1 and positions:
+        keep = state.model.window - 1
+        selected = [i for i in positions if (count_before + i - keep) % stride == 0]
+        windows = windows[[i - first_ready for i in selected]]
+        if flags is not None:
+            flags = flags[[i - first_ready for i in selected]]
+        positions = selected
+    return positions, windows, flags

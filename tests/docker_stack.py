@@ -16,12 +16,14 @@ class Images:
     app: str
     kafka: str
     prometheus: str
+    alertmanager: str
 
     def env(self) -> dict[str, str]:
         return {
             "ANOMSTREAM_IMAGE": self.app,
             "ANOMSTREAM_KAFKA_IMAGE": self.kafka,
             "ANOMSTREAM_PROMETHEUS_IMAGE": self.prometheus,
+            "ANOMSTREAM_ALERTMANAGER_IMAGE": self.alertmanager,
         }
 
 
@@ -41,4 +43,9 @@ def build_images() -> Images:
         env={**os.environ, "ANOMSTREAM_IMAGE": "anomstream:local"},
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
-    return Images("anomstream:local", "anomstream-kafka:3.9.1", "anomstream-prometheus:2.42.0")
+    return Images(
+        "anomstream:local",
+        "anomstream-kafka:3.9.1",
+        "anomstream-prometheus:2.42.0",
+        "anomstream-alertmanager:0.25.0",
+    )

@@ -15,10 +15,18 @@ from detectors.thresholds import THRESHOLDS
 from producers.datasets import LOADERS, DatasetLoader
 from producers.replay import select_entities
 
-__all__ = ["add_model_arguments", "entities", "loader", "models_dir", "train_config"]
+__all__ = [
+    "add_model_arguments",
+    "entities",
+    "loader",
+    "models_dir",
+    "param_argument",
+    "train_config",
+]
 
 
-def _param(text: str) -> tuple[str, Any]:
+def param_argument(text: str) -> tuple[str, Any]:
+    """argparse type of KEY=VALUE options: the value as JSON, or else a bare string."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -82,7 +90,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--param",
         action="append",
         default=[],
-        type=_param,
+        type=param_argument,
         metavar="K=V",
         help="detector hyperparameter, e.g. --param epochs=5 (JSON values)",
     )
@@ -97,7 +105,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--adapt",
         action="append",
         default=[],
-        type=_param,
+        type=param_argument,
         metavar="K=V",
         help="adaptive setting: span, hold, max_freeze, floor (readings; implies --adaptive)",
     )

@@ -12,7 +12,7 @@ from producers.datasets.base import (
     synthesize_timestamps,
 )
 from producers.datasets.registry import LOADERS, UnknownDatasetError, loader_class
-from producers.datasets.settings import DataSettings
+from producers.datasets.settings import DataSettings, SqlSettings
 
 __all__ = [
     "LOADERS",
@@ -25,6 +25,7 @@ __all__ = [
     "EntityData",
     "RootCause",
     "Split",
+    "SqlSettings",
     "UnknownDatasetError",
     "loader_class",
     "synthesize_timestamps",

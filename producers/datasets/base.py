@@ -41,9 +41,10 @@ class DatasetMissingError(DatasetError):
 
 
 class CorruptRowError(DatasetError):
-    """A row that cannot be read, named by file and 1-based line number."""
+    """A row that cannot be read, named by file and 1-based line number (or by source and
+    1-based row, for sources without lines: a Parquet file, a SQL query)."""
 
-    def __init__(self, file: Path, line: int, reason: str) -> None:
+    def __init__(self, file: Path | str, line: int, reason: str) -> None:
         self.file = file
         self.line = line
         self.reason = reason
@@ -57,7 +58,7 @@ class BadRows:
     policy: BadRowPolicy = "fail"
     skipped: list[CorruptRowError] = field(default_factory=list)
 
-    def report(self, file: Path, line: int, reason: str) -> None:
+    def report(self, file: Path | str, line: int, reason: str) -> None:
         error = CorruptRowError(file, line, reason)
         if self.policy == "fail":
             raise error

@@ -21,6 +21,7 @@ LOADERS: Final[dict[str, str]] = {
     "damadics": "producers.datasets.damadics:DamadicsLoader",
     "synthetic": "producers.datasets.synthetic:SyntheticLoader",
     "csv": "producers.datasets.csv_file:CsvLoader",
+    "sql": "producers.datasets.sql_query:SqlLoader",
 }
 
 

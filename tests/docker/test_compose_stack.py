@@ -30,7 +30,7 @@ class Stack:
 
     def __init__(self, images: Images, tmp_path: Path) -> None:
         self.project = f"anomstream-test-{uuid.uuid4().hex[:8]}"
-        services = ("KAFKA", "WORKER", "EXPORTER", "PROMETHEUS", "UI")
+        services = ("KAFKA", "WORKER", "EXPORTER", "PROMETHEUS", "UI", "ALERTMANAGER")
         self.ports = {name: free_port() for name in services}
         settings = {k: v for k, v in os.environ.items() if not k.startswith("ANOMSTREAM_")}
         self.env = {
@@ -85,12 +85,14 @@ def wait_for(check: object, timeout_s: float, what: str) -> None:
 def test_compose_up_scores_a_replay_from_the_host_and_prometheus_scrapes_both_services(
     stack: Stack,
 ) -> None:
-    up = stack.compose("up", "-d", "--wait", "--wait-timeout", "300")
+    # With the `alerts` profile: Alertmanager, and notify sending it each incident.
+    up = stack.compose("--profile", "alerts", "up", "-d", "--wait", "--wait-timeout", "300")
     assert up.returncode == 0, up.stderr[-3000:]
-    ps = stack.compose("ps", "--format", "json").stdout
+    ps = stack.compose("--profile", "alerts", "ps", "--format", "json").stdout
     listed = [json.loads(line) for line in ps.splitlines() if line.strip()]
     health = {s["Service"]: s["Health"] for s in listed}
-    assert health == {s: "healthy" for s in ("kafka", "worker", "exporter", "prometheus", "ui")}
+    checked = ("kafka", "worker", "exporter", "prometheus", "ui", "alertmanager")
+    assert health == {**{s: "healthy" for s in checked}, "notify": ""}
     published = {(p["URL"], p["PublishedPort"]) for s in listed for p in s["Publishers"]}
     assert {url for url, port in published if port} == {"127.0.0.1"}, "loopback only"
 
@@ -131,6 +133,27 @@ def test_compose_up_scores_a_replay_from_the_host_and_prometheus_scrapes_both_se
     assert listed["total"] == ENTITIES and listed["open_alerts"] >= 0
     with urllib.request.urlopen(stack.url("UI", "/api/v1/alerts"), timeout=10) as response:  # noqa: S310
         assert {a["alert_id"] for a in json.load(response)} >= {a["alert_id"] for a in opened}
+
+    # notify, in its container, delivered every alert event to Alertmanager, which took them
+    # (resolved incidents leave its active list, so its own counter is what is checked).
+    events = [line for line in alerts.stdout.splitlines() if line.strip()]
+
+    def delivered_to_alertmanager() -> bool:
+        logs = stack.compose("--profile", "alerts", "logs", "--no-color", "notify").stdout
+        delivered = re.findall(r"delivered \S+ \(\S+ \w+\) to alertmanager", logs)
+        with urllib.request.urlopen(stack.url("ALERTMANAGER", "/metrics"), timeout=10) as response:  # noqa: S310
+            exposition = response.read().decode()
+        received = sum(
+            float(value)
+            for value in re.findall(
+                r'^alertmanager_alerts_received_total\{[^}]*status="firing"[^}]*\} (\S+)$',
+                exposition,
+                re.M,
+            )
+        )
+        return len(delivered) == len(events) and received >= len(opened)
+
+    wait_for(delivered_to_alertmanager, 120, f"notify delivers {len(events)} alert events")
 
     with urllib.request.urlopen(stack.url("WORKER", "/healthz"), timeout=10) as response:  # noqa: S310
         assert response.status == 200

@@ -76,12 +76,15 @@ def test_topic_creation_waits_for_a_healthy_broker(compose: dict[str, Any]) -> N
     assert "healthcheck" in compose["services"]["kafka"]
 
 
-PYTHON_SERVICES = ("train", "worker", "exporter", "replay", "ui")
+PYTHON_SERVICES = ("train", "worker", "exporter", "replay", "ui", "notify", "retrain")
 
 
 @pytest.fixture(scope="module")
 def compose_with_profiles() -> dict[str, Any]:
-    return compose_config("--profile", "replay", "--profile", "grafana")
+    return compose_config(
+        "--profile", "replay", "--profile", "grafana", "--profile", "alerts",
+        "--profile", "retrain",
+    )  # fmt: skip
 
 
 def test_every_published_port_is_on_loopback(compose_with_profiles: dict[str, Any]) -> None:
@@ -182,3 +185,46 @@ def test_the_prometheus_config_passes_promtool() -> None:
         ["promtool", "check", "config", str(path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_alerts_profile_wires_rules_alertmanager_and_notify(
+    compose: dict[str, Any], compose_with_profiles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consumers.notify_settings import NotifySettings
+
+    assert not {"alertmanager", "notify"} & set(compose["services"]), "only with --profile alerts"
+    services = compose_with_profiles["services"]
+    # Prometheus loads the rules next to its config (rule_files: alerts.yml) ...
+    mounts = {v["target"]: v["source"] for v in services["prometheus"]["volumes"]}
+    assert mounts["/etc/prometheus/alerts.yml"].endswith("deploy/prometheus/alerts.yml")
+    text = (REPO_ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    assert re.search(r"^rule_files:\n  - alerts\.yml$", text, re.MULTILINE)
+    # ... and sends what fires to the alertmanager service, where notify sends too.
+    assert '- targets: ["alertmanager:9093"]' in text
+    assert {p["target"] for p in services["alertmanager"]["ports"]} == {9093}
+    env = services["notify"]["environment"]
+    assert env["ANOMSTREAM_NOTIFY_ALERTMANAGER_URL"] == "http://alertmanager:9093"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = NotifySettings()  # the service's settings are valid: an empty webhook is none
+    assert settings.webhook_url is None and settings.on_failure == "block"
+    assert services["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
+
+
+def test_retrain_runs_on_a_schedule_only_with_its_profile(
+    compose: dict[str, Any], compose_with_profiles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retraining import RetrainSettings
+
+    assert "retrain" not in compose["services"], "only with --profile retrain"
+    service = compose_with_profiles["services"]["retrain"]
+    assert service["image"] == compose_with_profiles["services"]["worker"]["image"]
+    # It writes new versions into the volume the worker reads them from.
+    assert [(v["source"], v["target"], v.get("read_only", False)) for v in service["volumes"]] == [
+        ("models", "/models", False)
+    ]
+    for key, value in service["environment"].items():
+        monkeypatch.setenv(key, value)
+    settings = RetrainSettings()
+    assert settings.dataset == "synthetic" and settings.every is not None
+    assert settings.since == settings.every  # each run reads what came since the last one

@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
-
-from consumers.exporter_metrics import ExporterMetrics
-from stream_app.metrics import WorkerMetrics
+from metric_names import anomstream_metrics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO_ROOT / "deploy/grafana/dashboards/anomstream.json"
@@ -21,21 +18,6 @@ DATASOURCE = REPO_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml
 METRIC = re.compile(r"\banomstream_[a-z0-9_]+")
 # Grafana's variables, replaced by what they expand to so that PromQL tools can parse.
 GRAFANA_VARIABLES = {"$__range": "1h", "$dataset": ".*", "$entity": ".*"}
-
-
-def served(registry: CollectorRegistry) -> set[str]:
-    """Every sample name a registry can expose, whether or not a labelled child exists yet."""
-    suffixes = {
-        "counter": ("_total",),
-        "histogram": ("_bucket", "_sum", "_count"),
-        "gauge": ("",),
-        "summary": ("_sum", "_count", ""),
-    }
-    return {
-        family.name + suffix
-        for family in registry.collect()
-        for suffix in suffixes.get(family.type, ("",))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +29,22 @@ def dashboard() -> dict[str, Any]:
 def expressions(dashboard: dict[str, Any]) -> list[str]:
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     exprs += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    exprs += [a["expr"] for a in prometheus_annotations(dashboard)]
     return exprs
+
+
+def prometheus_annotations(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in dashboard.get("annotations", {}).get("list", [])
+        if a.get("datasource", {}).get("type") == "prometheus"
+    ]
 
 
 def test_every_query_names_a_metric_the_worker_or_the_exporter_serves(
     dashboard: dict[str, Any],
 ) -> None:
-    available = served(WorkerMetrics().registry) | served(ExporterMetrics().registry)
+    available = anomstream_metrics()
     used = {name for expr in expressions(dashboard) for name in METRIC.findall(expr)}
     assert used, "the dashboard queries anomstream metrics"
     assert used <= available, f"not served by anything: {sorted(used - available)}"
@@ -79,6 +70,23 @@ def test_panels_have_unique_ids_and_use_the_provisioned_datasource(
         assert panel["targets"], panel["title"]
         assert panel["datasource"]["uid"] == uid.group(1)
         assert all(t["datasource"]["uid"] == uid.group(1) for t in panel["targets"])
+
+
+def test_alert_spans_are_annotations_from_the_provisioned_datasource(
+    dashboard: dict[str, Any],
+) -> None:
+    uid = re.search(r"uid: (\S+)", DATASOURCE.read_text())
+    assert uid is not None
+    annotations = {a["name"]: a for a in prometheus_annotations(dashboard)}
+    # Incidents open, per dataset, as spans (a series present while > 0), and the alerting
+    # rules of deploy/prometheus/alerts.yml while they fire.
+    open_alerts = annotations["Open anomaly alerts"]
+    assert "anomstream_open_alerts" in open_alerts["expr"]
+    assert open_alerts["expr"].endswith("> 0")
+    assert "ALERTS{" in annotations["Alerting rules firing"]["expr"]
+    for annotation in annotations.values():
+        assert annotation["enable"] is True
+        assert annotation["datasource"]["uid"] == uid.group(1)
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian prometheus) absent")

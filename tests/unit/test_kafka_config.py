@@ -218,15 +218,17 @@ def test_a_rejected_combination_from_the_environment_masks_the_password(
 
 
 def test_only_kafka_config_reads_secret_values() -> None:
-    """A secret's value leaves its SecretStr in one place: where client configs are built
-    (a new kind of client gets a method there, as Python clients got `sasl_login()`)."""
+    """A secret's value leaves its SecretStr in one place per kind of secret: where Kafka
+    client configs are built (a new kind of client gets a method there, as Python clients
+    got `sasl_login()`), and where the SQL source's URL becomes a SQLAlchemy URL (which
+    masks its password in every message)."""
     readers = sorted(
         str(path.relative_to(REPO_ROOT))
         for folder in ("anomstream", "consumers", "producers", "stream_app", "schemas")
         for path in (REPO_ROOT / folder).rglob("*.py")
         if "get_secret_value" in path.read_text()
     )
-    assert readers == ["producers/kafka_config.py"]
+    assert readers == ["producers/datasets/sql_query.py", "producers/kafka_config.py"]
 
 
 def test_the_ssl_context_verifies_the_broker_against_the_ca(tls: TlsFiles) -> None:

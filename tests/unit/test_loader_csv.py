@@ -160,7 +160,7 @@ def test_a_column_named_like_a_label_is_the_label_never_a_channel(
     tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(tmp_path / "p.csv", f"timestamp,x,{name}\n1,1.5,0\n2,2.5,1\n3,3.5,1\n4,4.5,0\n")
-    with caplog.at_level("INFO", logger="producers.datasets.csv_file"):
+    with caplog.at_level("INFO", logger="producers.datasets"):
         data = CsvLoader(tmp_path, path=path).load("p")
     assert data.channels == ("x",)
     assert data.train.labels is not None and data.train.labels.tolist() == [0, 1]

@@ -44,7 +44,9 @@ def test_topic_names_reject_bad_slugs(bad: str) -> None:
 
 
 def test_known_datasets() -> None:
-    expected = ("skab", "smd", "smap", "msl", "swat", "wadi", "damadics", "synthetic", "csv")
+    expected = (
+        "skab", "smd", "smap", "msl", "swat", "wadi", "damadics", "synthetic", "csv", "sql",
+    )  # fmt: skip
     assert expected == DATASETS
 
 
