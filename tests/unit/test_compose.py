@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,20 @@ def test_retrain_runs_on_a_schedule_only_with_its_profile(
     settings = RetrainSettings()
     assert settings.dataset == "synthetic" and settings.every is not None
     assert settings.since == settings.every  # each run reads what came since the last one
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package missing from the Dockerfile or the .dockerignore allow-list builds an image
+    whose commands fail at import (found once only when the compose tests ran)."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = {
+        name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    allowed = {
+        line[1:] for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }  # fmt: skip
+    assert packages <= copied, f"not copied by the Dockerfile: {sorted(packages - copied)}"
+    assert packages <= allowed, f"excluded by .dockerignore: {sorted(packages - allowed)}"
