@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from stream_app.entity_state import EntityState, PendingRows
     from stream_app.probation import Probation
 
-__all__ = ["Outputs"]
+__all__ = ["CycleScores", "Outputs"]
 
 TopChannels = dict[int, list[tuple[str, float]]]
 # Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
@@ -38,6 +39,35 @@ Picked = list[tuple["PendingRows", Sequence[tuple[int, int]]]]
 
 # Scores that name no channel share one empty list: most do, and orjson writes it as [].
 _NONE: list[dict[str, object]] = []
+
+
+@dataclass(frozen=True, slots=True)
+class CycleScores:
+    """One entity's scores of a cycle, as arrays and as the same values in lists (cheaper
+    to index one by one), with the channels named for the anomalous ones."""
+
+    scores: npt.NDArray[np.float64]
+    score_list: list[float]
+    verdicts: npt.NDArray[np.bool_]
+    verdict_list: list[bool]
+    tops: TopChannels
+    ingested_at: str
+    scored_at: str
+
+
+def _consecutive(rows: Sequence[tuple[int, int]]) -> list[Sequence[tuple[int, int]]]:
+    """The rows of one message split into runs of consecutive rows (with every row scored,
+    the whole: checked at both ends, without walking them)."""
+    if rows[-1][0] - rows[0][0] == len(rows) - 1:
+        return [rows]
+    parts: list[Sequence[tuple[int, int]]] = []
+    start = 0
+    for k in range(1, len(rows)):
+        if rows[k][0] != rows[k - 1][0] + 1:
+            parts.append(rows[start:k])
+            start = k
+    parts.append(rows[start:])
+    return parts
 
 
 def _channels(tops: TopChannels, index: int) -> list[dict[str, object]]:
@@ -55,149 +85,85 @@ class Outputs:
         self.top_channels = top_channels
         self.deadletter_max_raw = deadletter_max_raw
 
-    def scores(
-        self,
-        state: EntityState,
-        pending: PendingRows,
-        picked: Sequence[tuple[int, int]],
-        scores: tuple[npt.NDArray[np.float64], list[float]],
-        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
-        tops: TopChannels,
-        ingested_at: str,
-        scored_at: str,
+    def score_messages(
+        self, state: EntityState, picked: Picked, cycle: CycleScores
     ) -> list[OutMessage]:
-        """Scores for the picked rows of one message: (row in message, index in scores).
+        """One entity's scores of a cycle: each run of consecutive seqs, across messages, is
+        one `ScoreBatch`, so that a cycle of single readings costs one record per entity
+        rather than one per reading; a run of one reading is a `Score`. With stride > 1 no
+        two scored rows are consecutive: a `Score` each."""
+        out: list[OutMessage] = []
+        run: Picked = []
+        next_seq = -1
+        for pending, rows in picked:
+            for part in _consecutive(rows):
+                seq = pending.first_seq + part[0][0]
+                if run and seq != next_seq:
+                    out.append(self._run(state, run, cycle))
+                    run = []
+                run.append((pending, part))
+                next_seq = seq + len(part)
+        if run:
+            out.append(self._run(state, run, cycle))
+        return out
 
-        A single reading gives a `Score`; consecutive rows of a batch one `ScoreBatch`; rows
-        that are not consecutive (stride > 1) one `Score` each. Scores and verdicts come
-        as the array and the same values as a list (cheaper to index one by one).
-        """
-        score_array, score_list = scores
-        flag_array, flag_list = verdicts
+    def _run(self, state: EntityState, run: Picked, cycle: CycleScores) -> OutMessage:
+        """The scores of consecutive rows, which have consecutive score indices."""
         topic, key, model = scores_topic(state.dataset), state.entity.encode(), state.model
-        rows = pending.rows
-        labels = rows.labels
-        consecutive = picked[-1][0] - picked[0][0] == len(picked) - 1
-        if len(picked) > 1 and consecutive:
-            local0, index0 = picked[0]
-            index = slice(index0, index0 + len(picked))
-            at = pending.skip + local0
-            flags = flag_array[index]
-            value = encode_score_batch(
-                dataset=state.dataset,
-                entity=state.entity,
-                first_seq=pending.first_seq + local0,
-                event_times=rows.event_times[at : at + len(picked)],
-                scores=score_array[index],
-                is_anomaly=flags,
-                labels=labels[at : at + len(picked)] if labels is not None else None,
-                top_channels=[_channels(tops, i) for _, i in picked] if flags.any() else [],
-                threshold=model.threshold,
-                detector=model.detector,
-                model_version=model.version,
-                ingested_at=ingested_at,
-                scored_at=scored_at,
-            )
-            return [OutMessage(topic, key, value)]
-        out = []
-        for local, i in picked:
-            at = pending.skip + local
+        first_pending, first_rows = run[0]
+        start = first_rows[0][1]
+        if len(run) == 1 and len(first_rows) == 1:
+            rows = first_pending.rows
+            at = first_pending.skip + first_rows[0][0]
             value = encode_score(
                 dataset=state.dataset,
                 entity=state.entity,
-                seq=pending.first_seq + local,
+                seq=first_pending.first_seq + first_rows[0][0],
                 event_time=rows.event_times[at],
-                score=score_list[i],
+                score=cycle.score_list[start],
                 threshold=model.threshold,
-                is_anomaly=flag_list[i],
+                is_anomaly=cycle.verdict_list[start],
                 detector=model.detector,
                 model_version=model.version,
-                top_channels=_channels(tops, i),
-                label=labels[at] if labels is not None else None,
-                ingested_at=ingested_at,
-                scored_at=scored_at,
+                top_channels=_channels(cycle.tops, start),
+                label=rows.labels[at] if rows.labels is not None else None,
+                ingested_at=cycle.ingested_at,
+                scored_at=cycle.scored_at,
             )
-            out.append(OutMessage(topic, key, value))
-        return out
-
-    def score_runs(
-        self,
-        state: EntityState,
-        picked: Picked,
-        scores: tuple[npt.NDArray[np.float64], list[float]],
-        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
-        tops: TopChannels,
-        ingested_at: str,
-        scored_at: str,
-    ) -> list[OutMessage]:
-        """One entity's scores of a cycle, every row scored (stride 1): each run of
-        consecutive seqs, across messages, is one `ScoreBatch`, so that a cycle of single
-        readings costs one record per entity rather than one per reading; a run of one
-        single reading stays a `Score`."""
-        out: list[OutMessage] = []
-        run: Picked = []
-        for pending, rows in picked:
-            if run:
-                last, last_rows = run[-1]
-                if last.first_seq + last_rows[-1][0] + 1 != pending.first_seq + rows[0][0]:
-                    out.extend(
-                        self._run(state, run, scores, verdicts, tops, ingested_at, scored_at)
-                    )
-                    run = []
-            run.append((pending, rows))
-        if run:
-            out.extend(self._run(state, run, scores, verdicts, tops, ingested_at, scored_at))
-        return out
-
-    def _run(
-        self,
-        state: EntityState,
-        run: Picked,
-        scores: tuple[npt.NDArray[np.float64], list[float]],
-        verdicts: tuple[npt.NDArray[np.bool_], list[bool]],
-        tops: TopChannels,
-        ingested_at: str,
-        scored_at: str,
-    ) -> list[OutMessage]:
-        if len(run) == 1:
-            pending, rows = run[0]
-            return self.scores(state, pending, rows, scores, verdicts, tops, ingested_at, scored_at)
-        score_array, _ = scores
-        flag_array, _ = verdicts
-        first_pending, first_rows = run[0]
-        start = first_rows[0][1]
+            return OutMessage(topic, key, value)
         times: list[str] = []
         labels: list[int | None] = []
         labelled = False
-        for pending, rows in run:
-            at = pending.skip + rows[0][0]
-            times.extend(pending.rows.event_times[at : at + len(rows)])
+        for pending, rows_picked in run:
+            at = pending.skip + rows_picked[0][0]
+            times.extend(pending.rows.event_times[at : at + len(rows_picked)])
             if pending.rows.labels is None:
-                labels.extend([None] * len(rows))
+                labels.extend([None] * len(rows_picked))
             else:
                 labelled = True
-                labels.extend(pending.rows.labels[at : at + len(rows)])
+                labels.extend(pending.rows.labels[at : at + len(rows_picked)])
         index = slice(start, start + len(times))
-        flags = flag_array[index]
-        model = state.model
+        flags = cycle.verdicts[index]
         value = encode_score_batch(
             dataset=state.dataset,
             entity=state.entity,
             first_seq=first_pending.first_seq + first_rows[0][0],
             event_times=times,
-            scores=score_array[index],
+            scores=cycle.scores[index],
             is_anomaly=flags,
             labels=labels if labelled else None,
             top_channels=(
-                [_channels(tops, i) for i in range(index.start, index.stop)] if flags.any() else []
+                [_channels(cycle.tops, i) for i in range(index.start, index.stop)]
+                if flags.any()
+                else []
             ),
             threshold=model.threshold,
             detector=model.detector,
             model_version=model.version,
-            ingested_at=ingested_at,
-            scored_at=scored_at,
+            ingested_at=cycle.ingested_at,
+            scored_at=cycle.scored_at,
         )
-        return [OutMessage(scores_topic(state.dataset), state.entity.encode(), value)]
+        return OutMessage(topic, key, value)
 
     def alert(self, state: EntityState, step: AlertStep, emitted_at: str) -> OutMessage:
         alert = Alert(

@@ -30,7 +30,7 @@ from stream_app.entity_state import EntityState, PendingRows, RowQueue
 from stream_app.ingest import IngestError, Rows, parse_readings
 from stream_app.messages import InMessage, OutMessage
 from stream_app.model_store import ActiveModel, ModelStore
-from stream_app.outputs import Outputs
+from stream_app.outputs import CycleScores, Outputs
 from stream_app.probation import Probation, graduate
 from stream_app.scoring import (
     new_windows,
@@ -426,28 +426,10 @@ class Processor:
         outputs: list[OutMessage] = []
         arrivals: list[tuple[int, int]] = []
         every_row = picked_rows(state.pending, positions, self.settings.stride)
-        score_pair, flag_pair = (scores, score_list), (verdicts, flag_list)
-        if self.settings.stride == 1:
-            outputs.extend(
-                self.out.score_runs(
-                    state, every_row, score_pair, flag_pair, tops, ingested_at, scored_at
-                )
-            )
+        cycle = CycleScores(scores, score_list, verdicts, flag_list, tops, ingested_at, scored_at)
+        outputs.extend(self.out.score_messages(state, every_row, cycle))
         for pending, picked in every_row:
             arrivals.append((pending.timestamp_ms, len(picked)))
-            if self.settings.stride > 1:
-                outputs.extend(
-                    self.out.scores(
-                        state,
-                        pending,
-                        picked,
-                        score_pair,
-                        flag_pair,
-                        tops,
-                        ingested_at,
-                        scored_at,
-                    )  # fmt: skip
-                )
             tracker = state.tracker
             if not tracker.is_open and not any(flag_list[picked[0][1] : picked[-1][1] + 1]):
                 tracker.skip_normal(len(picked))  # nothing can open: skip the per-score steps

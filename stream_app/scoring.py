@@ -12,6 +12,7 @@ import numpy.typing as npt
 from detectors.base import Detector, DetectorError
 from stream_app.entity_state import EntityState, PendingRows
 from stream_app.model_store import ActiveModel
+from stream_app.outputs import Picked
 
 __all__ = [
     "PendingArrays",
@@ -27,8 +28,6 @@ __all__ = [
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-# Scores of one entity in one cycle: (pending message, [(row in message, score index)]).
-Picked = list[tuple[PendingRows, Sequence[tuple[int, int]]]]
 # An entity's pending rows: raw values, normalised values, offsets.
 PendingArrays = tuple[Float64Array, Float32Array, npt.NDArray[np.int64]]
 
